@@ -7,15 +7,19 @@ The format is decided from the bytes, never from the file name, so a JPEG rename
 from __future__ import annotations
 
 import io
+import mmap
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Literal
 
 import rawpy
 
 from .errors import CorruptFile, UnsupportedFormat
 
+Buffer = bytes | mmap.mmap
 Source = str | os.PathLike[str] | BinaryIO | IO[bytes]
 
 _SNIFF_BYTES = 4096
@@ -66,10 +70,8 @@ def _tiff_family(head: bytes) -> str:
         return "CR2"
     if head[8:12] == b"IIII":
         return "IIQ"
-    if b"\xc6\x12" in head[:_SNIFF_BYTES] or b"\x12\xc6" in head[:_SNIFF_BYTES]:
-        # DNGVersion tag (0xC612) in the first IFD: any maker's DNG.
-        if _has_tag(head, 0xC612):
-            return "DNG"
+    if _has_tag(head, 0xC612):  # DNGVersion in IFD0: a DNG from any maker
+        return "DNG"
     upper = head.upper()
     for make, family in _TIFF_MAKES:
         if make in upper:
@@ -79,7 +81,7 @@ def _tiff_family(head: bytes) -> str:
 
 def _has_tag(head: bytes, tag: int) -> bool:
     """Look for ``tag`` in IFD0 of a TIFF header held in ``head``."""
-    order = "little" if head[:2] == b"II" else "big"
+    order: Literal["little", "big"] = "little" if head[:2] == b"II" else "big"
     offset = int.from_bytes(head[4:8], order)
     if offset + 2 > len(head):
         return False
@@ -112,15 +114,19 @@ class RawFile:
     def stream(self) -> BinaryIO:
         """A fresh seekable stream over the whole file; the caller closes it."""
         if self._path is not None:
-            return open(self._path, "rb")  # noqa: SIM115 - returned to the caller
+            return open(self._path, "rb")
         assert self._data is not None
         return io.BytesIO(self._data)
 
-    def read_bytes(self) -> bytes:
+    @contextmanager
+    def view(self) -> Iterator[Buffer]:
+        """The whole file as a read-only buffer, memory-mapped when it lives on disk."""
         if self._data is not None:
-            return self._data
+            yield self._data
+            return
         assert self._path is not None
-        return self._path.read_bytes()
+        with open(self._path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            yield mm
 
     def close(self) -> None:
         if self.libraw is not None:
@@ -164,7 +170,11 @@ def open_raw(src: Source, *, name: str | None = None) -> RawFile:
     libraw = None
     error = None
     try:
-        libraw = rawpy.imread(str(path)) if path is not None else rawpy.imread(io.BytesIO(data))
+        if path is not None:
+            libraw = rawpy.imread(str(path))
+        else:
+            assert data is not None
+            libraw = rawpy.imread(io.BytesIO(data))
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         error = _libraw_message(exc)
     if libraw is None and size < 64:

@@ -1,0 +1,333 @@
+"""The engine's entry points: one RAW file in, metadata and renditions out.
+
+Per file: open once, read metadata, then pick for every rendition the cheapest source
+that is still correct (the embedded preview when it is large enough, else a half-size
+sensor render, else the full demosaic), decode each chosen source once, and derive all
+renditions from it, largest first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import rawpy
+from PIL import Image
+
+from .encode import encode
+from .errors import CorruptFile, ImageTooLarge
+from .exif import build_exif
+from .metadata import extract_metadata
+from .orientation import (
+    apply_orientation,
+    displayed_size,
+    exif_from_libraw_flip,
+    preview_needs_rotation,
+)
+from .preview import EmbeddedPreview, decode_preview, find_preview
+from .rawfile import RawFile, Source, open_raw
+from .specs import DEFAULT_SPECS, RenditionSpec
+
+SOURCE_PREVIEW = "embedded_preview"
+SOURCE_HALF = "half_size"
+SOURCE_FULL = "full_demosaic"
+
+# A preview whose aspect differs more than this from the sensor's is cropped or
+# letterboxed and would not show the same picture.
+_ASPECT_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    force_sensor: bool = False
+    max_pixels: int = 250_000_000
+    copy_exif: bool = False
+    strip_gps: bool = True
+
+
+@dataclass
+class Rendition:
+    spec: RenditionSpec
+    data: bytes
+    width: int
+    height: int
+    source: str
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class ProcessResult:
+    name: str
+    format: str
+    metadata: dict[str, Any]
+    renditions: list[Rendition]
+    timings_ms: dict[str, float]
+    degraded: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - start) * 1000
+            self.ms[stage] = round(self.ms.get(stage, 0.0) + elapsed, 2)
+
+
+def read_metadata(src: Source, *, name: str | None = None) -> dict[str, Any]:
+    """The normalised metadata record of a RAW file, without rendering anything."""
+    with open_raw(src, name=name) as raw:
+        metadata: dict[str, Any] = extract_metadata(raw)
+        return metadata
+
+
+def process_raw(
+    src: Source,
+    specs: Sequence[RenditionSpec] = DEFAULT_SPECS,
+    options: EngineOptions = EngineOptions(),
+    *,
+    name: str | None = None,
+) -> ProcessResult:
+    """Read metadata and render ``specs`` from one RAW file (a path or binary file object)."""
+    timer = _Timer()
+    with timer("open"):
+        raw = open_raw(src, name=name)
+    with raw:
+        _check_pixel_limit(raw, options.max_pixels)
+        with timer("metadata"):
+            metadata = extract_metadata(raw)
+        job = _Job(raw, metadata, options, timer)
+        renditions = job.render(specs)
+        if job.degraded:
+            metadata["width"], metadata["height"] = job.preview_displayed_size()
+        return ProcessResult(
+            name=raw.name,
+            format=raw.format,
+            metadata=metadata,
+            renditions=renditions,
+            timings_ms=timer.ms,
+            degraded=job.degraded,
+            warnings=job.warnings,
+        )
+
+
+def _check_pixel_limit(raw: RawFile, max_pixels: int) -> None:
+    if raw.libraw is None:
+        return
+    sizes = raw.libraw.sizes
+    pixels = int(sizes.raw_width) * int(sizes.raw_height)
+    if pixels > max_pixels:
+        raise ImageTooLarge(
+            raw.name,
+            f"sensor of {sizes.raw_width}x{sizes.raw_height} ({pixels / 1e6:.0f} MP) "
+            f"exceeds the limit of {max_pixels / 1e6:.0f} MP",
+        )
+
+
+class _Job:
+    """The per-file rendering plan and the sources it decodes, each at most once."""
+
+    def __init__(
+        self, raw: RawFile, metadata: dict[str, Any], options: EngineOptions, timer: _Timer
+    ) -> None:
+        self.raw = raw
+        self.options = options
+        self.timer = timer
+        self.metadata = metadata
+        self.degraded = False
+        self.warnings: list[str] = []
+        self.preview: EmbeddedPreview | None = None
+        self.orientation = self._orientation()
+        self.sensor_size = self._sensor_size()
+        self.exif = (
+            build_exif(metadata, keep_gps=not options.strip_gps) if options.copy_exif else None
+        )
+
+    def _orientation(self) -> int:
+        value = self.metadata.get("orientation")
+        if isinstance(value, int) and 1 <= value <= 8:
+            return value
+        if self.raw.libraw is not None:
+            return exif_from_libraw_flip(int(self.raw.libraw.sizes.flip))
+        return 1
+
+    def _sensor_size(self) -> tuple[int, int] | None:
+        """Size of a full sensor render before orientation, or None when LibRaw refused it."""
+        if self.raw.libraw is None:
+            return None
+        sizes = self.raw.libraw.sizes
+        return int(sizes.width), int(sizes.height)
+
+    def render(self, specs: Sequence[RenditionSpec]) -> list[Rendition]:
+        if not specs:
+            return []
+        if self.sensor_size is None:
+            return self._render_degraded(specs, self.raw.libraw_error or "no sensor data")
+        long_edge = max(self.sensor_size)
+        targets = {
+            spec: long_edge if spec.is_full else min(spec.size or 0, long_edge) for spec in specs
+        }
+        by_source = self._choose_sources(targets, long_edge)
+        sensor_specs = [s for s in specs if by_source[s] != SOURCE_PREVIEW]
+        sensor_image: Image.Image | None = None
+        if sensor_specs:
+            full = any(by_source[s] == SOURCE_FULL for s in sensor_specs)
+            try:
+                sensor_image = self._decode_sensor(half_size=not full)
+            except CorruptFile as exc:
+                return self._render_degraded(specs, exc.reason)
+            if full:
+                for spec in sensor_specs:
+                    by_source[spec] = SOURCE_FULL
+        self.raw.close()  # frees LibRaw's buffers before resizing and encoding
+        results: dict[RenditionSpec, Rendition] = {}
+        preview_specs = [s for s in specs if by_source[s] == SOURCE_PREVIEW]
+        if preview_specs:
+            assert self.preview is not None
+            image = self._decode_preview(self.preview, max(targets[s] for s in preview_specs))
+            results.update(self._derive(image, preview_specs, targets, SOURCE_PREVIEW))
+        if sensor_image is not None:
+            results.update(
+                self._derive(sensor_image, sensor_specs, targets, by_source[sensor_specs[0]])
+            )
+        return [results[spec] for spec in specs]
+
+    def _choose_sources(
+        self, targets: dict[RenditionSpec, int], long_edge: int
+    ) -> dict[RenditionSpec, str]:
+        sized = [t for s, t in targets.items() if not s.is_full]
+        if sized and not self.options.force_sensor:
+            with self.timer("find_preview"):
+                self.preview = self._matching_preview(max(sized))
+        chosen: dict[RenditionSpec, str] = {}
+        for spec, target in targets.items():
+            if spec.is_full:
+                chosen[spec] = SOURCE_FULL
+            elif self.preview is not None and self.preview.long_edge >= target:
+                chosen[spec] = SOURCE_PREVIEW
+            elif target <= long_edge // 2:
+                chosen[spec] = SOURCE_HALF
+            else:
+                chosen[spec] = SOURCE_FULL
+        return chosen
+
+    def _matching_preview(self, wanted: int) -> EmbeddedPreview | None:
+        """The embedded preview, if it shows the same frame as the sensor."""
+        preview = find_preview(self.raw, self.options.max_pixels, wanted)
+        if preview is None or self.sensor_size is None:
+            return preview
+        sw, sh = self.sensor_size
+        pw, ph = preview.width, preview.height
+        sensor_aspect = max(sw, sh) / min(sw, sh)
+        preview_aspect = max(pw, ph) / min(pw, ph)
+        if abs(preview_aspect / sensor_aspect - 1) > _ASPECT_TOLERANCE:
+            self.warnings.append(
+                f"embedded preview {pw}x{ph} does not match the sensor's aspect; not used"
+            )
+            return None
+        return preview
+
+    def _decode_sensor(self, *, half_size: bool) -> Image.Image:
+        stage = "decode_half" if half_size else "decode_full"
+        libraw = self.raw.libraw
+        assert libraw is not None
+        with self.timer(stage):
+            try:
+                rgb = libraw.postprocess(
+                    half_size=half_size,
+                    use_camera_wb=True,
+                    output_color=rawpy.ColorSpace.sRGB,
+                    output_bps=8,
+                )
+            except (rawpy.LibRawError, ValueError, MemoryError) as exc:
+                raise CorruptFile(self.raw.name, f"sensor data cannot be decoded: {exc}") from exc
+            if not np.any(rgb):
+                raise CorruptFile(self.raw.name, "sensor data is missing (decodes to black)")
+            return Image.fromarray(rgb)
+
+    def _decode_preview(self, preview: EmbeddedPreview, target: int | None) -> Image.Image:
+        with self.timer("decode_preview"):
+            image = decode_preview(preview, target)
+            if preview_needs_rotation(
+                preview_size=(preview.width, preview.height),
+                sensor_size=self.sensor_size,
+                orientation=self.orientation,
+            ):
+                image = apply_orientation(image, self.orientation)
+            return image
+
+    def _render_degraded(self, specs: Sequence[RenditionSpec], reason: str) -> list[Rendition]:
+        """Every rendition from the embedded preview, because the sensor data is unusable."""
+        self.degraded = True
+        self.raw.close()
+        preview = self.preview or find_preview(self.raw, self.options.max_pixels, 1 << 30)
+        if preview is None:
+            raise CorruptFile(
+                self.raw.name,
+                f"{self.raw.format} file cannot be decoded ({reason}) "
+                "and holds no usable embedded preview",
+            )
+        self.preview = preview
+        self.warnings.append(
+            f"sensor data unusable ({reason}); renditions made from the embedded preview"
+        )
+        targets = {
+            s: preview.long_edge if s.is_full else min(s.size or 0, preview.long_edge)
+            for s in specs
+        }
+        image = self._decode_preview(preview, max(targets.values()))
+        results = self._derive(image, specs, targets, SOURCE_PREVIEW)
+        return [results[spec] for spec in specs]
+
+    def preview_displayed_size(self) -> tuple[int, int]:
+        assert self.preview is not None
+        size = (self.preview.width, self.preview.height)
+        if preview_needs_rotation(size, self.sensor_size, self.orientation):
+            return displayed_size(*size, self.orientation)
+        return size
+
+    def _derive(
+        self,
+        image: Image.Image,
+        specs: Sequence[RenditionSpec],
+        targets: dict[RenditionSpec, int],
+        source: str,
+    ) -> dict[RenditionSpec, Rendition]:
+        """Resize largest first, each smaller rendition from the one before it."""
+        out: dict[RenditionSpec, Rendition] = {}
+        current = image
+        for spec in sorted(specs, key=lambda s: targets[s], reverse=True):
+            with self.timer("resize"):
+                current = _fit(current, targets[spec])
+            with self.timer("encode"):
+                data = encode(current, spec, self.exif)
+            out[spec] = Rendition(spec, data, current.width, current.height, source)
+        return out
+
+
+def _targets(specs: Sequence[RenditionSpec], long_edge: int) -> dict[RenditionSpec, int]:
+    """The long edge each spec gets from a source of ``long_edge`` pixels: never upscaled."""
+    return {s: long_edge if s.size is None else min(s.size, long_edge) for s in specs}
+
+
+def _fit(image: Image.Image, long_edge: int) -> Image.Image:
+    """Scale so the long edge is ``long_edge``; never upscale."""
+    current = max(image.size)
+    if long_edge >= current:
+        return image
+    scale = long_edge / current
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)

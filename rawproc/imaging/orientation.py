@@ -1,0 +1,62 @@
+"""EXIF orientation, applied exactly once whatever the pixel source.
+
+LibRaw rotates sensor renders itself, so only embedded previews pass through here.
+Cameras store previews in sensor orientation, but some converters store them already
+rotated; ``preview_needs_rotation`` tells the two apart by the preview's aspect, which
+is the mistake behind portrait RAWs shown sideways or rotated twice elsewhere.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# LibRaw's ``sizes.flip`` codes and the EXIF orientation each stands for.
+_LIBRAW_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
+
+
+def exif_from_libraw_flip(flip: int) -> int:
+    return _LIBRAW_FLIP_TO_EXIF.get(flip, 1)
+
+
+def swaps_axes(orientation: int) -> bool:
+    """True for the orientations that turn a landscape frame into a portrait one."""
+    return orientation in (5, 6, 7, 8)
+
+
+def displayed_size(width: int, height: int, orientation: int) -> tuple[int, int]:
+    return (height, width) if swaps_axes(orientation) else (width, height)
+
+
+def preview_needs_rotation(
+    preview_size: tuple[int, int], sensor_size: tuple[int, int] | None, orientation: int
+) -> bool:
+    """Decide whether a preview's pixels are still in sensor orientation.
+
+    For a quarter turn the answer shows in the aspect: a preview whose long side lies
+    along the sensor's is unrotated. A square frame or a 180 degree turn cannot be told
+    apart; cameras write those unrotated, so rotation is applied.
+    """
+    if orientation == 1:
+        return False
+    if not swaps_axes(orientation) or sensor_size is None:
+        return True
+    pw, ph = preview_size
+    sw, sh = sensor_size
+    if pw == ph or sw == sh:
+        return True
+    return (pw > ph) == (sw > sh)
+
+
+def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
+    method = _TRANSPOSE.get(orientation)
+    return image if method is None else image.transpose(method)

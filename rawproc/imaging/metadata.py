@@ -167,6 +167,21 @@ class _Header(ExifHeader):
         result: list[Any] = super()._process_field(tag_name, count, field_type, type_length, offset)
         return result
 
+    def decode_maker_note(self) -> None:
+        """Decode a Nikon type-2 note in its own byte order, not the file's.
+
+        The note carries its own TIFF header; a DNG converter writes the file little-endian
+        around a big-endian note, which exifread would otherwise read as garbage.
+        """
+        note = self.tags["EXIF MakerNote"].values
+        file_endian = self.endian
+        if note[:7] == list(b"Nikon\x00\x02") and bytes(note[10:12]) in (b"II", b"MM"):
+            self.endian = chr(note[10])
+        try:
+            super().decode_maker_note()
+        finally:
+            self.endian = file_endian
+
 
 def read_exif_tags(fh: BinaryIO, fmt: str) -> dict[str, Any]:
     """Every tag exifread decodes, maker notes included, keyed like "EXIF ExposureTime".

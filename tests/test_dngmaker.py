@@ -217,6 +217,14 @@ def test_exiftool_validates_and_sees_the_tags(tmp_path: Path) -> None:
     assert listing["[SubIFD1] PreviewColorSpace"] == "sRGB"
 
 
+@pytest.mark.parametrize("preview", ["sensor", "none"])
+def test_ifd0_heads_the_file_as_in_camera_files(tmp_path: Path, preview: str) -> None:
+    head = make_dng(tmp_path / "head.dng", preview=preview).read_bytes()[:4096]
+
+    assert head[:8] == b"II*\0\x08\0\0\0"  # format sniffers only read the head
+    assert b"NIKON D7100\0" in head
+
+
 def test_generation_is_deterministic_per_seed(tmp_path: Path) -> None:
     first = make_dng(tmp_path / "a.dng", seed=7).read_bytes()
 
@@ -238,6 +246,8 @@ def test_bomb_is_tiny_but_claims_a_huge_sensor(tmp_path: Path) -> None:
         ({"orientation": 9}, "orientation"),
         ({"wb": (2.0, 0.0, 1.5)}, "wb"),
         ({"preview": "sideways"}, "preview"),
+        ({"preview_size": 0}, "preview_size"),
+        ({"width": 0}, "sensor size"),
         ({"bits": 14, "white": 20000}, "white"),
         ({"exif": {"Shutter": "1/100"}}, "unsupported EXIF"),
         ({"exif": {"ISO": "fast"}}, "ISO"),

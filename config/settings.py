@@ -1,0 +1,284 @@
+"""Django settings, read from the environment (and an optional ``.env``) in this one place.
+
+With nothing set, everything runs embedded under ``RAWPROC_DATA_DIR``: SQLite, files on
+disk served through app-signed URLs and a file-system Celery broker, so one laptop needs
+no server. Setting ``DATABASE_URL``, ``REDIS_URL`` and ``AWS_BUCKET_NAME`` moves the same
+code onto PostgreSQL, Redis and any S3-compatible store. Every variable is documented in
+``docs/configuration.md`` and ``.env.example``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+
+from rawproc.imaging.specs import BUILTIN, DEFAULT_SPECS, RenditionSpec
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+_dotenv = Path(os.environ.get("RAWPROC_ENV_FILE", Path.cwd() / ".env"))
+if _dotenv.is_file():
+    env.read_env(str(_dotenv), overwrite=False)
+
+DATA_DIR = Path(env.str("RAWPROC_DATA_DIR", default="data")).expanduser().resolve()
+
+
+def _embedded_secret_key() -> str:
+    """A random key kept in the data folder, so signed URLs survive restarts of a laptop setup.
+
+    Created atomically: the API server and the workers may start at the same moment.
+    """
+    path = DATA_DIR / "secret_key"
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        key = secrets.token_urlsafe(50)
+        fh.write(key)
+    return key
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "rawproc.apps.RawprocConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The API and the workers write at the same time: WAL plus IMMEDIATE transactions avoid
+    # "database is locked" errors on upgrade from a read to a write lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 30}
+    )
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Object storage -------------------------------------------------------------------
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="")
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+AWS_S3_ADDRESSING_STYLE = env.str("AWS_S3_ADDRESSING_STYLE", default="") or None
+
+RAWPROC_URL_EXPIRY_SECONDS = env.int("RAWPROC_URL_EXPIRY_SECONDS", default=900)
+RAWPROC_UPLOAD_URL_EXPIRY_SECONDS = env.int("RAWPROC_UPLOAD_URL_EXPIRY_SECONDS", default=3600)
+
+if AWS_STORAGE_BUCKET_NAME:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "access_key": AWS_ACCESS_KEY_ID or None,
+            "secret_key": AWS_SECRET_ACCESS_KEY or None,
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "region_name": AWS_S3_REGION_NAME,
+            "addressing_style": AWS_S3_ADDRESSING_STYLE,
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": RAWPROC_URL_EXPIRY_SECONDS,
+            "file_overwrite": True,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "media"), "allow_overwrite": True},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("RAWPROC_STATIC_ROOT", default=str(DATA_DIR / "static")))
+
+# --- Uploads and processing -----------------------------------------------------------
+RAWPROC_MAX_UPLOAD_BYTES = env.int("RAWPROC_MAX_UPLOAD_BYTES", default=300 * 1024 * 1024)
+# Larger multipart bodies spill to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = env.str("RAWPROC_UPLOAD_TEMP_DIR", default="") or None
+FILE_UPLOAD_HANDLERS = ["rawproc.api.uploads.SizeLimitedUploadHandler"]
+
+
+def _parse_renditions(text: str) -> tuple[RenditionSpec, ...]:
+    specs = tuple(
+        BUILTIN[item.strip()] if item.strip() in BUILTIN else RenditionSpec.parse(item)
+        for item in text.split(",")
+        if item.strip()
+    )
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"RAWPROC_RENDITIONS names a rendition twice: {text!r}")
+    return specs
+
+
+_renditions_text = env.str("RAWPROC_RENDITIONS", default="")
+RAWPROC_RENDITIONS: tuple[RenditionSpec, ...] = (
+    _parse_renditions(_renditions_text) if _renditions_text else DEFAULT_SPECS
+)
+if env.bool("RAWPROC_FULL_RENDITION", default=False) and "full" not in {
+    spec.name for spec in RAWPROC_RENDITIONS
+}:
+    RAWPROC_RENDITIONS = (*RAWPROC_RENDITIONS, BUILTIN["full"])
+RAWPROC_FORCE_SENSOR = env.bool("RAWPROC_FORCE_SENSOR", default=False)
+RAWPROC_MAX_PIXELS = env.int("RAWPROC_MAX_PIXELS", default=250_000_000)
+RAWPROC_COPY_EXIF = env.bool("RAWPROC_COPY_EXIF", default=False)
+RAWPROC_STRIP_GPS = env.bool("RAWPROC_STRIP_GPS", default=True)
+
+# Worker behaviour. A task past the soft limit fails its asset with ``processing_timeout``;
+# the hard limit kills the worker child as a last resort.
+RAWPROC_TASK_SOFT_TIME_LIMIT = env.int("RAWPROC_TASK_SOFT_TIME_LIMIT", default=300)
+RAWPROC_TASK_HARD_TIME_LIMIT = env.int("RAWPROC_TASK_HARD_TIME_LIMIT", default=360)
+RAWPROC_TASK_MAX_RETRIES = env.int("RAWPROC_TASK_MAX_RETRIES", default=5)
+RAWPROC_RETRY_BACKOFF_MAX = env.int("RAWPROC_RETRY_BACKOFF_MAX", default=120)
+RAWPROC_MAX_CRASHES = env.int("RAWPROC_MAX_CRASHES", default=3)
+RAWPROC_STALE_QUEUED_SECONDS = env.int("RAWPROC_STALE_QUEUED_SECONDS", default=600)
+RAWPROC_STALE_SWEEP_SECONDS = env.int("RAWPROC_STALE_SWEEP_SECONDS", default=60)
+RAWPROC_DECODE_QUEUE = env.str("RAWPROC_DECODE_QUEUE", default="rawproc.decode")
+RAWPROC_DEFAULT_QUEUE = env.str("RAWPROC_DEFAULT_QUEUE", default="rawproc")
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or env.str("REDIS_URL", default="")
+if CELERY_BROKER_URL:
+    # A message unacknowledged for this long is handed to another worker, so it must outlast
+    # the longest task, including a retry countdown held by the worker.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int(
+            "RAWPROC_VISIBILITY_TIMEOUT",
+            default=max(RAWPROC_TASK_HARD_TIME_LIMIT, RAWPROC_RETRY_BACKOFF_MAX) + 60,
+        ),
+    }
+else:
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = DATA_DIR / "broker"
+    _broker_dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "store_processed": False,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("RAWPROC_BROKER_TIMEOUT", default=4.0)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = RAWPROC_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = RAWPROC_TASK_HARD_TIME_LIMIT
+CELERY_TASK_DEFAULT_QUEUE = RAWPROC_DEFAULT_QUEUE
+CELERY_TASK_ROUTES = {"rawproc.process_asset": {"queue": RAWPROC_DECODE_QUEUE}}
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("RAWPROC_WORKER_MAX_MEMORY_KB", default=0) or None
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("RAWPROC_WORKER_MAX_TASKS_PER_CHILD", default=0) or None
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-assets": {
+        "task": "rawproc.requeue_stale",
+        "schedule": float(RAWPROC_STALE_SWEEP_SECONDS),
+    },
+}
+
+# --- API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "rawproc.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rawproc.api.pagination.AssetPagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "raw-processor API",
+    "DESCRIPTION": "Upload camera RAW files; get metadata and web renditions behind signed URLs.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("RAWPROC_LOG_LEVEL", default="INFO")},
+}
+
+# --- Production hardening (active when DEBUG is off) --------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("RAWPROC_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("RAWPROC_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("RAWPROC_HSTS_SECONDS", default=0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

@@ -1,0 +1,105 @@
+"""Assets (one uploaded RAW file each) and their variants (one rendered image per spec).
+
+The database is the source of truth for processing state: brokers may lose or repeat
+messages, so a task only acts when the asset's ``task_id`` names it (see
+``rawproc.services.processing``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class AssetStatus(models.TextChoices):
+    UPLOADING = "uploading"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Asset(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assets"
+    )
+    original_filename = models.CharField(max_length=255)
+    size = models.BigIntegerField(
+        help_text="Bytes of the original (declared until the upload completes)."
+    )
+    content_type = models.CharField(max_length=100, blank=True)
+    raw_format = models.CharField(
+        max_length=16, blank=True, help_text="RAW family sniffed from the bytes."
+    )
+    # NULL until the bytes are known (direct uploads), so the dedup constraint skips it.
+    sha256 = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    storage_key = models.CharField(max_length=512)
+    status = models.CharField(
+        max_length=16, choices=AssetStatus.choices, default=AssetStatus.QUEUED
+    )
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+
+    metadata = models.JSONField(default=dict, blank=True)
+    camera_make = models.CharField(max_length=100, blank=True, db_index=True)
+    camera_model = models.CharField(max_length=100, blank=True, db_index=True)
+    lens_model = models.CharField(max_length=200, blank=True, db_index=True)
+    iso = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    taken_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    degraded = models.BooleanField(default=False, help_text="Rendered from the embedded preview.")
+    timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds per stage.")
+
+    # Processing bookkeeping: the current job's task id, runs started, runs that never finished.
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    crashes = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Dedup: one asset per owner and content, once the content is known.
+            models.UniqueConstraint(
+                fields=["owner", "sha256"],
+                condition=Q(sha256__isnull=False),
+                name="rawproc_asset_unique_owner_sha256",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "queued_at"], name="rawproc_asset_status_queued")]
+
+    def __str__(self) -> str:
+        return f"{self.original_filename} ({self.status})"
+
+
+class Variant(models.Model):
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=32)
+    format = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.BigIntegerField()
+    storage_key = models.CharField(max_length=512)
+    source = models.CharField(
+        max_length=32, help_text="embedded_preview | half_size | full_demosaic"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "name"], name="rawproc_variant_unique_asset_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}/{self.name}"

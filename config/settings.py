@@ -159,6 +159,7 @@ STORAGES = {
 }
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("RAWPROC_STATIC_ROOT", default=str(DATA_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every start otherwise
 
 # --- Uploads and processing -----------------------------------------------------------
 RAWPROC_MAX_UPLOAD_BYTES = env.int("RAWPROC_MAX_UPLOAD_BYTES", default=300 * 1024 * 1024)

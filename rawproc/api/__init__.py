@@ -1,0 +1,1 @@
+"""REST API: thin views over the services and selectors, explicit input/output serializers."""

@@ -1,0 +1,102 @@
+"""One error shape everywhere: ``{"code": "...", "message": "..."}`` (plus ``fields``).
+
+Codes are stable and documented in docs/api.md; clients switch on them, never on messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from rawproc.services import errors as service_errors
+from rawproc.storage import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class FileTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "file_too_large"
+    default_detail = "The file is larger than the upload size limit."
+
+
+class MissingFile(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "missing_file"
+    default_detail = "The request has no file in its 'file' field."
+
+
+_SERVICE_STATUS: dict[type[service_errors.ServiceError], int] = {
+    service_errors.UploadTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    service_errors.UnsupportedUpload: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    service_errors.EmptyUpload: status.HTTP_400_BAD_REQUEST,
+    service_errors.UploadIncomplete: status.HTTP_409_CONFLICT,
+    service_errors.UploadSizeMismatch: status.HTTP_400_BAD_REQUEST,
+    service_errors.InvalidState: status.HTTP_409_CONFLICT,
+}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, **extra}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: service, storage and DRF errors all become the one shape."""
+    if isinstance(exc, service_errors.ServiceError):
+        http = _SERVICE_STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST)
+        return Response(error_body(exc.code, exc.message), status=http)
+    if isinstance(exc, StorageUnavailable):
+        logger.warning("object storage unavailable: %s", exc)
+        return Response(
+            error_body("storage_unavailable", "Object storage is unavailable; retry later."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled error in %s", context.get("view"), exc_info=exc)
+        return Response(
+            error_body("internal_error", "An unexpected error occurred."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    assert isinstance(exc, exceptions.APIException)
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body(
+            "validation_error", "The request is not valid.", fields=response.data
+        )
+    else:
+        detail = exc.detail
+        code = getattr(detail, "code", None) or exc.default_code
+        response.data = error_body(str(code), str(detail))
+    return response
+
+
+def json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """``handler404`` for URLs outside the API views."""
+    return json_error(404, "not_found", "Not found.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """``handler500``: never an HTML page."""
+    return json_error(500, "internal_error", "An unexpected error occurred.")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return json_error(400, "bad_request", "Bad request.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return json_error(403, "permission_denied", "You do not have permission to do this.")

@@ -1,0 +1,191 @@
+"""Explicit input serializers (what a request may say) and output serializers (what we answer).
+
+Output serializers need ``request`` in their context: signed URLs on file storage are paths
+made absolute against the request's host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import serializers
+
+from rawproc import storage
+from rawproc.models import Asset, AssetStatus, Variant
+from rawproc.selectors import ORDERINGS
+
+
+def absolute(request: Any, url: str) -> str:
+    return str(request.build_absolute_uri(url)) if url.startswith("/") else url
+
+
+class ExpiryInputSerializer(serializers.Serializer):
+    expires_in = serializers.IntegerField(
+        required=False, min_value=1, help_text="Lifetime of signed URLs in seconds (capped)."
+    )
+
+    def validate_expires_in(self, value: int) -> int:
+        if value > settings.RAWPROC_URL_EXPIRY_SECONDS:
+            raise serializers.ValidationError(
+                f"Ensure this value is at most {settings.RAWPROC_URL_EXPIRY_SECONDS}."
+            )
+        return value
+
+
+def expiry_from(query: Any) -> int:
+    """Validated ``expires_in`` query parameter, or the configured default."""
+    params = ExpiryInputSerializer(data=query)
+    params.is_valid(raise_exception=True)
+    return int(params.validated_data.get("expires_in", settings.RAWPROC_URL_EXPIRY_SECONDS))
+
+
+class AssetUploadInputSerializer(serializers.Serializer):
+    """Documents the multipart body of ``POST /api/assets/``."""
+
+    file = serializers.FileField(help_text="The RAW file.")
+
+
+class UploadCreateInputSerializer(serializers.Serializer):
+    filename = serializers.CharField(max_length=1024)
+    size = serializers.IntegerField(min_value=1, help_text="Exact size of the file in bytes.")
+    content_type = serializers.CharField(
+        max_length=100, required=False, default="application/octet-stream"
+    )
+
+
+class AssetListFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=AssetStatus.choices, required=False)
+    camera_make = serializers.CharField(required=False, max_length=100)
+    camera_model = serializers.CharField(required=False, max_length=100)
+    lens_model = serializers.CharField(required=False, max_length=200)
+    iso_min = serializers.IntegerField(required=False, min_value=0)
+    iso_max = serializers.IntegerField(required=False, min_value=0)
+    taken_after = serializers.DateTimeField(required=False)
+    taken_before = serializers.DateTimeField(required=False)
+    ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
+
+
+class SignedLinkSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+
+
+class VariantOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    format = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    size = serializers.IntegerField()
+    source = serializers.CharField()
+    url = serializers.SerializerMethodField()
+    expires_at = serializers.SerializerMethodField()
+
+    def _link(self, variant: Variant) -> storage.SignedUrl:
+        cache: dict[int, storage.SignedUrl] = self.context.setdefault("_links", {})
+        if variant.pk not in cache:
+            cache[variant.pk] = variant_link(variant, self.context["expires_in"])
+        return cache[variant.pk]
+
+    def get_url(self, variant: Variant) -> str:
+        return absolute(self.context["request"], self._link(variant).url)
+
+    def get_expires_at(self, variant: Variant) -> str:
+        return self._link(variant).expires_at.isoformat().replace("+00:00", "Z")
+
+
+def variant_link(variant: Variant, expires_in: int) -> storage.SignedUrl:
+    stem = variant.asset.original_filename.rsplit(".", 1)[0]
+    extension = variant.storage_key.rsplit(".", 1)[-1]
+    return storage.signed_url(
+        variant.storage_key,
+        expires_in,
+        download_name=f"{stem}-{variant.name}.{extension}",
+        content_type=f"image/{variant.format}",
+    )
+
+
+def original_link(asset: Asset, expires_in: int) -> storage.SignedUrl:
+    return storage.signed_url(
+        asset.storage_key,
+        expires_in,
+        download_name=asset.original_filename,
+        content_type=asset.content_type,
+        attachment=True,
+    )
+
+
+class ErrorOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class AssetOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    error = serializers.SerializerMethodField()
+    original_filename = serializers.CharField()
+    size = serializers.IntegerField()
+    content_type = serializers.CharField()
+    raw_format = serializers.CharField()
+    sha256 = serializers.CharField(allow_null=True)
+    camera_make = serializers.CharField()
+    camera_model = serializers.CharField()
+    lens_model = serializers.CharField()
+    iso = serializers.IntegerField(allow_null=True)
+    taken_at = serializers.DateTimeField(allow_null=True)
+    degraded = serializers.BooleanField()
+    metadata = serializers.JSONField()
+    timings = serializers.JSONField(help_text="Milliseconds per processing stage.")
+    attempts = serializers.IntegerField()
+    variants = serializers.SerializerMethodField()
+    original_url = serializers.SerializerMethodField(
+        help_text="API link that redirects to a fresh signed URL of the original."
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    processed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_url(self, asset: Asset) -> str:
+        return absolute(self.context["request"], reverse("asset-detail", args=[asset.pk]))
+
+    def get_original_url(self, asset: Asset) -> str:
+        return absolute(self.context["request"], reverse("asset-original", args=[asset.pk]))
+
+    def get_error(self, asset: Asset) -> dict[str, str] | None:
+        if not asset.error_code:
+            return None
+        return {"code": asset.error_code, "message": asset.error_message}
+
+    def get_variants(self, asset: Asset) -> list[dict[str, Any]]:
+        return list(
+            VariantOutputSerializer(asset.variants.all(), many=True, context=self.context).data
+        )
+
+
+class UploadTargetOutputSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    url = serializers.SerializerMethodField()
+    fields = serializers.DictField(child=serializers.CharField())
+    file_field = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField()
+    max_bytes = serializers.IntegerField()
+
+    def get_url(self, target: storage.UploadTarget) -> str:
+        return absolute(self.context["request"], target.url)
+
+    def get_file_field(self, target: storage.UploadTarget) -> str:
+        return "file"
+
+
+class UploadCreateOutputSerializer(serializers.Serializer):
+    asset = AssetOutputSerializer()
+    upload = UploadTargetOutputSerializer()
+    complete_url = serializers.CharField()
+
+
+class HealthOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    checks = serializers.DictField()

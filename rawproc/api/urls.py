@@ -1,0 +1,35 @@
+"""API routes, mounted under ``/api/``."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from rawproc.api import views
+
+urlpatterns = [
+    path("assets/", views.AssetListCreateApi.as_view(), name="asset-list"),
+    path("assets/<uuid:asset_id>/", views.AssetDetailApi.as_view(), name="asset-detail"),
+    path(
+        "assets/<uuid:asset_id>/complete/",
+        views.AssetCompleteApi.as_view(),
+        name="asset-complete",
+    ),
+    path(
+        "assets/<uuid:asset_id>/reprocess/",
+        views.AssetReprocessApi.as_view(),
+        name="asset-reprocess",
+    ),
+    path(
+        "assets/<uuid:asset_id>/variants/<str:name>/",
+        views.AssetVariantRedirectApi.as_view(),
+        name="asset-variant",
+    ),
+    path(
+        "assets/<uuid:asset_id>/original/",
+        views.AssetOriginalRedirectApi.as_view(),
+        name="asset-original",
+    ),
+    path("uploads/", views.UploadCreateApi.as_view(), name="upload-create"),
+    path("health/", views.HealthApi.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

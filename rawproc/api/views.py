@@ -1,0 +1,228 @@
+"""Thin API views: validate input, call a service or selector, serialize the output."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rawproc import storage
+from rawproc.api.errors import MissingFile
+from rawproc.api.pagination import AssetPagination
+from rawproc.api.serializers import (
+    AssetListFilterSerializer,
+    AssetOutputSerializer,
+    AssetUploadInputSerializer,
+    ErrorOutputSerializer,
+    ExpiryInputSerializer,
+    HealthOutputSerializer,
+    UploadCreateInputSerializer,
+    UploadCreateOutputSerializer,
+    expiry_from,
+    original_link,
+    variant_link,
+)
+from rawproc.models import Asset
+from rawproc.selectors import asset_get, asset_list, variant_get
+from rawproc.services.assets import asset_create, asset_delete, check_upload_size
+from rawproc.services.processing import asset_reprocess
+from rawproc.services.uploads import upload_complete, upload_create
+
+logger = logging.getLogger(__name__)
+
+# Multipart framing around the file (boundaries, part headers, other fields).
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+ERRORS = {
+    code: OpenApiResponse(ErrorOutputSerializer, description=text)
+    for code, text in {
+        400: "Invalid request (code in body).",
+        401: "Not authenticated.",
+        404: "Not found, or not yours.",
+        409: "Wrong state for this action.",
+        413: "File too large.",
+        415: "Not a camera RAW file.",
+        503: "Object storage unavailable.",
+    }.items()
+}
+EXPIRES_IN = OpenApiParameter(
+    "expires_in", OpenApiTypes.INT, description="Lifetime of signed URLs in seconds (capped)."
+)
+
+
+def asset_response(request: Request, asset: Asset, code: int) -> Response:
+    context = {"request": request, "expires_in": expiry_from(request.query_params)}
+    data = AssetOutputSerializer(asset, context=context).data
+    headers = {"Location": data["url"]} if code in (201, 202) else None
+    return Response(data, status=code, headers=headers)
+
+
+class AssetListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        parameters=[AssetListFilterSerializer, ExpiryInputSerializer],
+        responses={200: AssetOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        filters = AssetListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        assets = asset_list(owner=request.user, filters=filters.validated_data)
+        paginator = AssetPagination()
+        page = paginator.paginate_queryset(assets, request, view=self)
+        context = {"request": request, "expires_in": expiry_from(request.query_params)}
+        data = AssetOutputSerializer(page, many=True, context=context).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        request={"multipart/form-data": AssetUploadInputSerializer},
+        responses={
+            202: OpenApiResponse(AssetOutputSerializer, description="Stored and queued."),
+            200: OpenApiResponse(AssetOutputSerializer, description="Same bytes already uploaded."),
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        # Refuse an oversized body from its declared length, before reading any of it.
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.RAWPROC_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES:
+            check_upload_size(declared - MULTIPART_OVERHEAD_BYTES)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise MissingFile()
+        asset, created = asset_create(owner=request.user, file=upload)
+        return asset_response(request, asset, status.HTTP_202_ACCEPTED if created else 200)
+
+
+class UploadCreateApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=UploadCreateInputSerializer,
+        responses={201: UploadCreateOutputSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        body = UploadCreateInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        asset, target = upload_create(owner=request.user, **body.validated_data)
+        context = {"request": request, "expires_in": settings.RAWPROC_URL_EXPIRY_SECONDS}
+        data = UploadCreateOutputSerializer(
+            {
+                "asset": asset,
+                "upload": target,
+                "complete_url": request.build_absolute_uri(
+                    reverse("asset-complete", args=[asset.pk])
+                ),
+            },
+            context=context,
+        ).data
+        return Response(
+            data, status=status.HTTP_201_CREATED, headers={"Location": data["asset"]["url"]}
+        )
+
+
+class AssetDetailApi(APIView):
+    @extend_schema(parameters=[EXPIRES_IN], responses={200: AssetOutputSerializer, **ERRORS})
+    def get(self, request: Request, asset_id: str) -> Response:
+        return asset_response(request, asset_get(owner=request.user, asset_id=asset_id), 200)
+
+    @extend_schema(responses={204: None, **ERRORS})
+    def delete(self, request: Request, asset_id: str) -> Response:
+        asset_delete(asset=asset_get(owner=request.user, asset_id=asset_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AssetCompleteApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(AssetOutputSerializer, description="Checked and queued."),
+            200: OpenApiResponse(
+                AssetOutputSerializer, description="Already completed, or duplicate."
+            ),
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request, asset_id: str) -> Response:
+        asset, created = upload_complete(asset=asset_get(owner=request.user, asset_id=asset_id))
+        return asset_response(request, asset, status.HTTP_202_ACCEPTED if created else 200)
+
+
+class AssetReprocessApi(APIView):
+    @extend_schema(request=None, responses={202: AssetOutputSerializer, **ERRORS})
+    def post(self, request: Request, asset_id: str) -> Response:
+        asset = asset_reprocess(asset=asset_get(owner=request.user, asset_id=asset_id))
+        return asset_response(request, asset, status.HTTP_202_ACCEPTED)
+
+
+class AssetVariantRedirectApi(APIView):
+    @extend_schema(
+        parameters=[EXPIRES_IN],
+        responses={302: OpenApiResponse(description="Redirect to a signed URL."), **ERRORS},
+    )
+    def get(self, request: Request, asset_id: str, name: str) -> HttpResponseRedirect:
+        variant = variant_get(asset=asset_get(owner=request.user, asset_id=asset_id), name=name)
+        link = variant_link(variant, expiry_from(request.query_params))
+        return HttpResponseRedirect(request.build_absolute_uri(link.url))
+
+
+class AssetOriginalRedirectApi(APIView):
+    @extend_schema(
+        parameters=[EXPIRES_IN],
+        responses={302: OpenApiResponse(description="Redirect to a signed URL."), **ERRORS},
+    )
+    def get(self, request: Request, asset_id: str) -> HttpResponseRedirect:
+        asset = asset_get(owner=request.user, asset_id=asset_id)
+        link = original_link(asset, expiry_from(request.query_params))
+        return HttpResponseRedirect(request.build_absolute_uri(link.url))
+
+
+def _check(probe: Any) -> dict[str, Any]:
+    try:
+        probe()
+    except Exception as exc:  # a health check reports any failure instead of raising it
+        logger.warning("health check %s failed: %s", getattr(probe, "__name__", probe), exc)
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True}
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _broker() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=3)
+
+
+class HealthApi(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: HealthOutputSerializer, 503: HealthOutputSerializer})
+    def get(self, request: Request) -> Response:
+        checks = {
+            "database": _check(_database),
+            "broker": _check(_broker),
+            "storage": _check(storage.check),
+        }
+        healthy = all(check["ok"] for check in checks.values())
+        return Response(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status=200 if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )

@@ -1,0 +1,76 @@
+"""Reads: every query is scoped to the requesting owner, so another user's asset is a 404."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypedDict
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from rawproc.models import Asset, Variant
+
+ORDERINGS = (
+    "created_at",
+    "-created_at",
+    "taken_at",
+    "-taken_at",
+    "size",
+    "-size",
+    "iso",
+    "-iso",
+    "original_filename",
+    "-original_filename",
+)
+
+
+class AssetFilters(TypedDict, total=False):
+    status: str
+    camera_make: str
+    camera_model: str
+    lens_model: str
+    iso_min: int
+    iso_max: int
+    taken_after: datetime
+    taken_before: datetime
+    ordering: str
+
+
+def asset_list(*, owner: AbstractBaseUser, filters: AssetFilters | None = None) -> QuerySet[Asset]:
+    """The owner's assets, filtered; text filters match case-insensitively and in full."""
+    filters = filters or {}
+    lookups: dict[str, Any] = {}
+    if "status" in filters:
+        lookups["status"] = filters["status"]
+    for field in ("camera_make", "camera_model", "lens_model"):
+        if field in filters:
+            lookups[f"{field}__iexact"] = filters[field]  # type: ignore[literal-required]
+    if "iso_min" in filters:
+        lookups["iso__gte"] = filters["iso_min"]
+    if "iso_max" in filters:
+        lookups["iso__lte"] = filters["iso_max"]
+    if "taken_after" in filters:
+        lookups["taken_at__gte"] = filters["taken_after"]
+    if "taken_before" in filters:
+        lookups["taken_at__lt"] = filters["taken_before"]
+    ordering = filters.get("ordering", "-created_at")
+    return (
+        Asset.objects.filter(owner=owner, **lookups)
+        .prefetch_related("variants")
+        .order_by(ordering, "-created_at", "id")
+    )
+
+
+def asset_get(*, owner: AbstractBaseUser, asset_id: object) -> Asset:
+    asset = Asset.objects.filter(owner=owner, pk=asset_id).prefetch_related("variants").first()
+    if asset is None:
+        raise Http404("No such asset.")
+    return asset
+
+
+def variant_get(*, asset: Asset, name: str) -> Variant:
+    for variant in asset.variants.all():
+        if variant.name == name:
+            return variant
+    raise Http404("No such variant.")

@@ -1,0 +1,1 @@
+"""Business logic: every write to assets goes through these functions (HackSoft styleguide)."""

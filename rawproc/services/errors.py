@@ -1,0 +1,37 @@
+"""Errors raised by the services: each has a stable ``code`` the API turns into a 4xx/5xx."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A request the service refuses; ``code`` is stable, the message is for humans."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class UploadTooLarge(ServiceError):
+    code = "file_too_large"
+
+
+class UnsupportedUpload(ServiceError):
+    code = "unsupported_format"
+
+
+class EmptyUpload(ServiceError):
+    code = "empty_file"
+
+
+class UploadIncomplete(ServiceError):
+    code = "upload_incomplete"
+
+
+class UploadSizeMismatch(ServiceError):
+    code = "size_mismatch"
+
+
+class InvalidState(ServiceError):
+    code = "invalid_state"

@@ -1,0 +1,54 @@
+"""Celery tasks: thin wrappers over the processing services.
+
+``process_asset`` runs on the ``rawproc.decode`` queue (``RAWPROC_DECODE_QUEUE``) so heavy
+decoding can have its own workers; the stale sweep runs on the default queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+
+from rawproc.services.processing import TRANSIENT_ERRORS, asset_process, asset_requeue_stale
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="rawproc.process_asset",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=settings.RAWPROC_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=settings.RAWPROC_TASK_MAX_RETRIES,
+)
+def process_asset(self: Task, asset_id: str) -> None:
+    asset_process(
+        asset_id=asset_id,
+        task_id=str(self.request.id),
+        final_attempt=self.request.retries >= (self.max_retries or 0),
+    )
+
+
+@shared_task(name="rawproc.requeue_stale")
+def requeue_stale() -> int:
+    return asset_requeue_stale()
+
+
+@worker_ready.connect
+def sweep_at_start(sender: Any = None, **kwargs: Any) -> None:
+    """A worker that starts after a crash sends again what the crash lost."""
+    try:
+        count = asset_requeue_stale()
+    except Exception:  # the worker must start even when the database is not there yet
+        logger.exception("stale sweep at worker start failed")
+        return
+    if count:
+        logger.warning("requeued or failed %d stale assets at worker start", count)

@@ -72,7 +72,7 @@ MetadataRecord = dict[str, Any]
 def extract_metadata(raw: RawFile, *, unpack: bool = True) -> MetadataRecord:
     """Build the normalised, JSON-safe metadata record for an opened RAW file.
 
-    rawpy decodes the whole sensor image (100-600 ms) before it reveals black and white
+    rawpy decodes the whole sensor image (0.1-0.9 s) before it reveals black and white
     levels, white balance, CFA layout or its own capture fields. The decode is reused by a
     later ``postprocess``; a caller that will not develop the sensor data passes
     ``unpack=False`` and gets ``None`` for those, with everything exifread reads intact.

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 from rawproc.imaging.specs import BUILTIN, DEFAULT_SPECS, RenditionSpec
 
@@ -236,6 +237,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = RAWPROC_TASK_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = RAWPROC_TASK_HARD_TIME_LIMIT
 CELERY_TASK_DEFAULT_QUEUE = RAWPROC_DEFAULT_QUEUE
+# Listed so that a plain `celery -A config worker` consumes both; `-Q` picks one.
+CELERY_TASK_QUEUES = (Queue(RAWPROC_DEFAULT_QUEUE), Queue(RAWPROC_DECODE_QUEUE))
 CELERY_TASK_ROUTES = {"rawproc.process_asset": {"queue": RAWPROC_DECODE_QUEUE}}
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("RAWPROC_WORKER_MAX_MEMORY_KB", default=0) or None
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("RAWPROC_WORKER_MAX_TASKS_PER_CHILD", default=0) or None

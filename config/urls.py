@@ -11,6 +11,7 @@ urlpatterns = [
     path("files/upload/<str:token>/", files.upload, name="rawproc-upload"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
+    path("", include("rawproc.web.urls")),
 ]
 
 handler400 = "rawproc.api.errors.bad_request"

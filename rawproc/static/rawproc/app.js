@@ -1,0 +1,156 @@
+"use strict";
+/*
+ * Shared helpers for the raw-processor pages, exposed as window.Rawproc.
+ *
+ * The pages talk to the same JSON API as every other client, with the Django session
+ * cookie for authentication; writes carry the CSRF token the server put in the page.
+ * API errors arrive as {code, message} and are turned into ApiError.
+ */
+(function () {
+  const config = JSON.parse(document.getElementById("page-config").textContent);
+
+  const STATUS_LABELS = {
+    uploading: "Uploading",
+    queued: "Queued",
+    processing: "Processing",
+    ready: "Ready",
+    failed: "Failed",
+  };
+  const BUSY_STATUSES = new Set(["queued", "processing"]);
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  function networkError() {
+    return new ApiError(0, "network_error", "Network error: the server could not be reached.");
+  }
+
+  /** Send the visitor to the sign-in page when the session has ended. */
+  function requireSignIn(status, code) {
+    if (status === 401 || (status === 403 && code === "not_authenticated")) {
+      const next = encodeURIComponent(location.pathname + location.search);
+      location.assign(`${config.loginUrl}?next=${next}`);
+      return true;
+    }
+    return false;
+  }
+
+  async function api(method, url, body) {
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") headers["X-CSRFToken"] = config.csrfToken;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "same-origin",
+      });
+    } catch (err) {
+      throw networkError();
+    }
+    let data = null;
+    if (response.status !== 204) {
+      try {
+        data = await response.json();
+      } catch (err) {
+        data = null;
+      }
+    }
+    if (!response.ok) {
+      const code = (data && data.code) || `http_${response.status}`;
+      const message = (data && data.message) || `The server answered ${response.status}.`;
+      requireSignIn(response.status, code);
+      throw new ApiError(response.status, code, message);
+    }
+    return data;
+  }
+
+  /** Fill a URL template from the page config: "/api/assets/__id__/" -> "/api/assets/42/". */
+  function fill(template, values) {
+    return template.replace(/__(\w+)__/g, (_, key) => encodeURIComponent(values[key]));
+  }
+
+  /** Build an element: h("a", {href: "/", class: "x"}, "text", childNode). */
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function formatBytes(bytes) {
+    if (bytes === null || bytes === undefined) return "";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1000 && unit < units.length - 1) {
+      value /= 1000;
+      unit += 1;
+    }
+    return `${value >= 100 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+  }
+
+  /** A date-time as written by the camera or server, without shifting it to another zone. */
+  function formatDateTime(text) {
+    if (!text) return "";
+    const match = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d))?/.exec(text);
+    if (!match) return text;
+    const [, y, mo, d, hh, mm, ss] = match;
+    const month = new Date(Date.UTC(+y, +mo - 1, 1)).toLocaleString("en", {
+      month: "short",
+      timeZone: "UTC",
+    });
+    return `${+d} ${month} ${y}, ${hh}:${mm}${ss ? `:${ss}` : ""}`;
+  }
+
+  /** Set a status badge's text and colour; failed badges carry the reason. */
+  function setBadge(node, status, reason) {
+    node.className = `badge badge-${status}`;
+    node.textContent = STATUS_LABELS[status] || status;
+    if (status === "failed" && reason) node.title = reason;
+    else node.removeAttribute("title");
+  }
+
+  /** Why an asset failed, for people: the server's message, else its code. */
+  function failure(asset) {
+    return asset.error ? asset.error.message || asset.error.code : "";
+  }
+
+  /** One variant of an asset by name, or null. */
+  function variant(asset, name) {
+    return (asset.variants || []).find((v) => v.name === name) || null;
+  }
+
+  window.Rawproc = {
+    config,
+    ApiError,
+    networkError,
+    requireSignIn,
+    api,
+    fill,
+    h,
+    formatBytes,
+    formatDateTime,
+    setBadge,
+    variant,
+    failure,
+    STATUS_LABELS,
+    BUSY_STATUSES,
+  };
+})();

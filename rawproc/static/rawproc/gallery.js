@@ -1,0 +1,428 @@
+"use strict";
+/*
+ * Gallery page: direct-to-storage uploads with per-file progress and errors, and a grid
+ * that follows processing by polling the asset list while anything is queued or processing.
+ *
+ * Upload flow per file (the API's, see docs/api.md):
+ *   1. POST /api/uploads/ {filename, size, content_type} -> asset id + an upload form
+ *   2. POST the form fields and the bytes to the upload URL (S3 or the app), with XHR so the
+ *      browser reports progress
+ *   3. POST /api/assets/{id}/complete/ -> the server checks the object and queues processing
+ * A failed step can be retried; the retry resumes at that step.
+ */
+(function () {
+  const R = window.Rawproc;
+  const cfg = R.config;
+  const h = R.h;
+
+  const dropzone = document.getElementById("dropzone");
+  const fileInput = document.getElementById("file-input");
+  const uploadList = document.getElementById("upload-list");
+  const grid = document.getElementById("gallery");
+  const emptyNote = document.getElementById("gallery-empty");
+  const galleryError = document.getElementById("gallery-error");
+  const liveStatus = document.getElementById("live-status");
+  const countNode = document.getElementById("asset-count");
+  const pager = document.getElementById("pager");
+
+  // ---------------------------------------------------------------- uploads
+
+  const waiting = [];
+  let active = 0;
+
+  /** Errors worth a retry button: the network, the server or storage being unavailable. */
+  function isTransient(err) {
+    return err.status === 0 || err.status >= 500 || err.code === "url_expired";
+  }
+
+  function describeError(err) {
+    if (err.code === "file_too_large" || err.status === 413) {
+      return `Too large: the limit is ${R.formatBytes(cfg.maxUploadBytes)} per file.`;
+    }
+    if (err.code === "unsupported_format" || err.status === 415) {
+      return `Not a RAW file: ${err.message}`;
+    }
+    if (err.code === "empty_file") return "The file is empty.";
+    if (err.status === 0) return "Network error: the upload did not reach the server.";
+    if (err.code === "url_expired") return "The upload link expired before the upload finished.";
+    return err.message;
+  }
+
+  class Upload {
+    constructor(file) {
+      this.file = file;
+      this.asset = null; // {id, ...} once the server has created it
+      this.target = null; // the direct-upload form
+      this.sent = false; // bytes are in storage
+      this.render();
+    }
+
+    render() {
+      const id = `upload-${Math.random().toString(36).slice(2)}`;
+      this.progress = h("progress", { max: "100", value: "0", "aria-labelledby": `${id}-name` });
+      this.message = h("span", { class: "upload-message", text: "Waiting…" });
+      this.actions = h("span", { class: "upload-actions" });
+      this.node = h(
+        "li",
+        { class: "upload is-waiting", "data-filename": this.file.name },
+        h(
+          "div",
+          { class: "upload-line" },
+          h("span", { class: "upload-name", id: `${id}-name`, text: this.file.name }),
+          h("span", { class: "upload-size muted", text: R.formatBytes(this.file.size) }),
+        ),
+        this.progress,
+        h("div", { class: "upload-line" }, this.message, this.actions),
+      );
+      uploadList.prepend(this.node);
+    }
+
+    setState(state, text) {
+      this.node.className = `upload is-${state}`;
+      this.message.textContent = text;
+      this.message.setAttribute("role", state === "error" ? "alert" : "status");
+      this.actions.replaceChildren();
+    }
+
+    setProgress(fraction) {
+      this.progress.value = Math.round(fraction * 100);
+    }
+
+    fail(err) {
+      this.setState("error", describeError(err));
+      this.node.dataset.error = err.code;
+      if (isTransient(err)) {
+        this.actions.append(
+          h("button", { type: "button", class: "btn btn-small", onclick: () => this.retry() }, "Retry"),
+        );
+      }
+      this.actions.append(
+        h(
+          "button",
+          { type: "button", class: "btn btn-small btn-quiet", onclick: () => this.node.remove() },
+          "Dismiss",
+        ),
+      );
+    }
+
+    retry() {
+      delete this.node.dataset.error;
+      if (this.target && Date.parse(this.target.expires_at) <= Date.now()) this.target = null;
+      this.setState("waiting", "Waiting…");
+      enqueue(this);
+    }
+
+    async run() {
+      if (!this.target) {
+        this.setState("uploading", "Starting…");
+        const created = await R.api("POST", cfg.api.uploads, {
+          filename: this.file.name,
+          size: this.file.size,
+          content_type: this.file.type || "application/octet-stream",
+        });
+        this.asset = created.asset;
+        this.target = created.upload;
+        this.completeUrl = created.complete_url;
+        this.sent = false;
+      }
+      if (!this.sent) {
+        this.setState("uploading", "Uploading…");
+        await sendForm(this.target, this.file, (fraction) => this.setProgress(fraction));
+        this.sent = true;
+      }
+      this.setState("uploading", "Checking…");
+      this.setProgress(1);
+      const asset = await R.api("POST", this.completeUrl);
+      // The same bytes uploaded before: the server answers with the asset it already has.
+      const duplicate = asset.id !== this.asset.id;
+      this.setState("done", duplicate ? "Already in your library" : "Uploaded — processing");
+      this.node.append(
+        h("a", { class: "upload-link", href: R.fill(cfg.assetPage, { id: asset.id }) }, "Open"),
+      );
+      gallery.refreshSoon();
+    }
+  }
+
+  /** POST a presigned form (fields, then the file) and report upload progress. */
+  function sendForm(target, file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const form = new FormData();
+      for (const [name, value] of Object.entries(target.fields || {})) form.append(name, value);
+      form.append("file", file);
+      const xhr = new XMLHttpRequest();
+      const url = new URL(target.url, location.href);
+      xhr.open(target.method || "POST", url);
+      // Only our own server wants the CSRF header; a custom header to S3 would need CORS.
+      if (url.origin === location.origin) xhr.setRequestHeader("X-CSRFToken", cfg.csrfToken);
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(event.loaded / event.total);
+      });
+      xhr.addEventListener("load", () => {
+        if (xhr.status >= 200 && xhr.status < 300) resolve();
+        else reject(uploadError(xhr));
+      });
+      xhr.addEventListener("error", () => reject(R.networkError()));
+      xhr.addEventListener("abort", () => reject(R.networkError()));
+      xhr.send(form);
+    });
+  }
+
+  /** The error of a failed direct upload: JSON from our server, XML from S3. */
+  function uploadError(xhr) {
+    const text = xhr.responseText || "";
+    try {
+      const data = JSON.parse(text);
+      if (data && data.code) return new R.ApiError(xhr.status, data.code, data.message);
+    } catch (err) {
+      // not JSON: S3 answers in XML
+    }
+    const code = (/<Code>([^<]+)<\/Code>/.exec(text) || [])[1] || "";
+    if (xhr.status === 413 || code === "EntityTooLarge") {
+      return new R.ApiError(413, "file_too_large", "The file is too large.");
+    }
+    if (xhr.status === 403 && /expired/i.test(text)) {
+      return new R.ApiError(403, "url_expired", "The upload link expired.");
+    }
+    return new R.ApiError(xhr.status, code || `http_${xhr.status}`, `Storage answered ${xhr.status}.`);
+  }
+
+  function enqueue(upload) {
+    waiting.push(upload);
+    pump();
+  }
+
+  function pump() {
+    while (active < cfg.uploadConcurrency && waiting.length) {
+      const upload = waiting.shift();
+      active += 1;
+      upload
+        .run()
+        .catch((err) => upload.fail(err instanceof R.ApiError ? err : R.networkError()))
+        .finally(() => {
+          active -= 1;
+          pump();
+        });
+    }
+  }
+
+  function addFiles(files) {
+    for (const file of files) {
+      const upload = new Upload(file);
+      if (file.size > cfg.maxUploadBytes) {
+        upload.fail(new R.ApiError(413, "file_too_large", "The file is too large."));
+      } else if (file.size === 0) {
+        upload.fail(new R.ApiError(400, "empty_file", "The file is empty."));
+      } else {
+        enqueue(upload);
+      }
+    }
+  }
+
+  fileInput.addEventListener("change", () => {
+    addFiles(Array.from(fileInput.files));
+    fileInput.value = "";
+  });
+  dropzone.addEventListener("click", (event) => {
+    if (event.target !== fileInput) fileInput.click();
+  });
+  dropzone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      fileInput.click();
+    }
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    dropzone.addEventListener(type, (event) => {
+      event.preventDefault();
+      dropzone.classList.add("is-over");
+    });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    dropzone.addEventListener(type, () => dropzone.classList.remove("is-over"));
+  }
+  dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    addFiles(Array.from(event.dataTransfer.files));
+  });
+  // A file dropped beside the zone must not navigate away from the page.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+
+  // ---------------------------------------------------------------- gallery
+
+  function summary(asset) {
+    const m = asset.metadata || {};
+    const parts = [
+      asset.camera_model || m.camera_model,
+      m.focal_length_mm && `${m.focal_length_mm} mm`,
+      m.f_number && `f/${m.f_number}`,
+      m.exposure_time_display && `${m.exposure_time_display} s`,
+      (asset.iso || m.iso) && `ISO ${asset.iso || m.iso}`,
+    ];
+    return parts.filter(Boolean).join(" · ");
+  }
+
+  function thumbnail(asset) {
+    const thumb = R.variant(asset, "thumbnail");
+    if (!thumb) {
+      const busy = R.BUSY_STATUSES.has(asset.status);
+      return h(
+        "div",
+        { class: `thumb-placeholder${busy ? " is-busy" : ""}`, "aria-hidden": "true" },
+        h("span", { class: "thumb-ext", text: asset.original_filename.split(".").pop() }),
+      );
+    }
+    const img = h("img", {
+      src: thumb.url,
+      alt: `Thumbnail of ${asset.original_filename}`,
+      width: thumb.width,
+      height: thumb.height,
+      loading: "lazy",
+      decoding: "async",
+    });
+    // A signed URL that expired while the page stayed open: ask the API for a fresh one.
+    img.addEventListener(
+      "error",
+      () => {
+        img.src = R.fill(cfg.api.variant, { id: asset.id, name: "thumbnail" });
+      },
+      { once: true },
+    );
+    return img;
+  }
+
+  function card(asset) {
+    const badge = h("span", {});
+    R.setBadge(badge, asset.status, R.failure(asset));
+    const failure =
+      asset.status === "failed" ? h("p", { class: "card-error", text: R.failure(asset) }) : null;
+    return h(
+      "li",
+      { class: "card", "data-asset-id": asset.id, "data-status": asset.status },
+      h(
+        "a",
+        { href: R.fill(cfg.assetPage, { id: asset.id }), class: "card-link" },
+        h("div", { class: "card-media" }, thumbnail(asset), badge),
+        h(
+          "div",
+          { class: "card-body" },
+          h("span", { class: "card-title", text: asset.original_filename }),
+          h("span", { class: "card-meta muted", text: summary(asset) }),
+        ),
+      ),
+      failure,
+    );
+  }
+
+  /** What a card shows; a card is only rebuilt when this changes, so images do not flicker. */
+  function fingerprint(asset) {
+    const thumb = R.variant(asset, "thumbnail");
+    return [asset.status, R.failure(asset), thumb && thumb.name, thumb && thumb.width].join("|");
+  }
+
+  /** This page's URL for the API's next/previous page link: same filters, that page. */
+  function pageLink(apiUrl) {
+    if (!apiUrl) return null;
+    const params = new URLSearchParams(location.search);
+    const page = new URL(apiUrl, location.href).searchParams.get("page");
+    if (page) params.set("page", page);
+    else params.delete("page");
+    return `?${params}`;
+  }
+
+  const gallery = {
+    cards: new Map(), // asset id -> {node, fingerprint, status}
+    timer: null,
+    loaded: false,
+
+    /** The API query for this page: the filter form's fields (empty ones dropped) and page. */
+    url() {
+      const params = new URLSearchParams();
+      for (const [name, value] of new URLSearchParams(location.search)) {
+        if (value.trim()) params.set(name, value.trim());
+      }
+      // The form's "taken to" date includes that day; the API's bound is exclusive.
+      const before = params.get("taken_before");
+      if (/^\d{4}-\d\d-\d\d$/.test(before || "")) {
+        const next = new Date(`${before}T00:00:00Z`);
+        next.setUTCDate(next.getUTCDate() + 1);
+        params.set("taken_before", next.toISOString().slice(0, 10));
+      }
+      return `${cfg.api.assets}?${params}`;
+    },
+
+    async refresh() {
+      clearTimeout(this.timer);
+      let page;
+      try {
+        page = await R.api("GET", this.url());
+        galleryError.hidden = true;
+      } catch (err) {
+        galleryError.textContent = `Could not load the photos: ${err.message}`;
+        galleryError.hidden = false;
+        this.schedule(cfg.pollMs * 3);
+        return;
+      }
+      const news = this.render(page);
+      const busy = page.results.filter((a) => R.BUSY_STATUSES.has(a.status)).length;
+      if (busy) news.push(`${busy} still processing`);
+      if (news.length) liveStatus.textContent = `${news.join(". ")}.`;
+      if (busy || active || waiting.length) this.schedule(cfg.pollMs);
+    },
+
+    refreshSoon() {
+      this.schedule(300);
+    },
+
+    schedule(ms) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.refresh(), ms);
+    },
+
+    render(page) {
+      const seen = new Set();
+      const nodes = [];
+      const announcements = [];
+      for (const asset of page.results) {
+        seen.add(asset.id);
+        const print = fingerprint(asset);
+        let entry = this.cards.get(asset.id);
+        if (!entry || entry.fingerprint !== print) {
+          if (entry && entry.status !== asset.status && !R.BUSY_STATUSES.has(asset.status)) {
+            announcements.push(`${asset.original_filename}: ${R.STATUS_LABELS[asset.status]}`);
+          }
+          entry = { node: card(asset), fingerprint: print, status: asset.status };
+          this.cards.set(asset.id, entry);
+        }
+        nodes.push(entry.node);
+      }
+      for (const id of this.cards.keys()) if (!seen.has(id)) this.cards.delete(id);
+      // Re-inserting unchanged cards would drop keyboard focus, so only touch a changed list.
+      const current = Array.from(grid.children);
+      if (current.length !== nodes.length || current.some((node, i) => node !== nodes[i])) {
+        grid.replaceChildren(...nodes);
+      }
+      grid.setAttribute("aria-busy", "false");
+      emptyNote.hidden = nodes.length > 0;
+      countNode.textContent = page.count === undefined ? "" : `(${page.count})`;
+
+      const prev = pageLink(page.previous);
+      const next = pageLink(page.next);
+      pager.hidden = !prev && !next;
+      this.pagerButton("page-prev", prev);
+      this.pagerButton("page-next", next);
+      const current = Number(new URLSearchParams(location.search).get("page")) || 1;
+      const pages = Math.max(1, Math.ceil(page.count / cfg.pageSize));
+      document.getElementById("page-info").textContent = `Page ${current} of ${pages}`;
+      return announcements;
+    },
+
+    pagerButton(id, href) {
+      const button = document.getElementById(id);
+      button.disabled = !href;
+      button.onclick = href ? () => location.assign(href) : null;
+    },
+  };
+
+  gallery.refresh();
+})();

@@ -1,0 +1,127 @@
+"""Server-rendered page shells; the data comes from the JSON API through the page scripts.
+
+The pages use the API exactly as any other client does (with the session cookie instead of
+a token), so there is one implementation of uploads, filters and signed links. The views
+only check access and hand the scripts their configuration: URLs, the CSRF token and the
+upload size limit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.urls import reverse, reverse_lazy
+
+from rawproc.models import Asset, AssetStatus
+from rawproc.selectors import ORDERINGS, asset_get
+
+# Any valid UUID: reversed into a URL, then swapped for the placeholder the scripts fill in.
+_SAMPLE_ID = uuid.UUID(int=0)
+_FILTERS = (
+    "status",
+    "camera_model",
+    "lens_model",
+    "iso_min",
+    "iso_max",
+    "taken_after",
+    "taken_before",
+)
+ORDERING_LABELS = {
+    "-created_at": "Newest uploads",
+    "created_at": "Oldest uploads",
+    "-taken_at": "Newest shots",
+    "taken_at": "Oldest shots",
+    "-iso": "Highest ISO",
+    "iso": "Lowest ISO",
+    "-size": "Largest files",
+    "size": "Smallest files",
+    "original_filename": "Name A to Z",
+    "-original_filename": "Name Z to A",
+}
+POLL_MS = 2500
+UPLOAD_CONCURRENCY = 3
+
+signed_in = login_required(login_url=reverse_lazy("web:login"))
+
+
+def _url_template(name: str, **placeholders: str) -> str:
+    """A URL pattern with ``__id__``-style placeholders, from a reverse with a sample id."""
+    kwargs: dict[str, Any] = {"asset_id": _SAMPLE_ID} if "id" in placeholders else {}
+    kwargs.update({key: f"__{key}__" for key in placeholders if key != "id"})
+    return reverse(name, kwargs=kwargs).replace(str(_SAMPLE_ID), "__id__")
+
+
+def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    return {
+        "csrfToken": get_token(request),
+        "loginUrl": reverse("web:login"),
+        "galleryUrl": reverse("web:gallery"),
+        "assetPage": _url_template("web:asset", id=""),
+        "api": {
+            "uploads": reverse("upload-create"),
+            "assets": reverse("asset-list"),
+            "asset": _url_template("asset-detail", id=""),
+            "reprocess": _url_template("asset-reprocess", id=""),
+            "variant": _url_template("asset-variant", id="", name=""),
+            "original": _url_template("asset-original", id=""),
+        },
+        "pollMs": POLL_MS,
+        **extra,
+    }
+
+
+def _distinct(owner: Any, field: str) -> list[str]:
+    """Values of one field across the owner's assets, offered as filter suggestions."""
+    values = (
+        Asset.objects.filter(owner=owner)
+        .exclude(**{field: ""})
+        .order_by(field)
+        .values_list(field, flat=True)
+        .distinct()
+    )
+    return list(values[:200])
+
+
+@signed_in
+def gallery(request: HttpRequest) -> HttpResponse:
+    context = {
+        "page_config": _page_config(
+            request,
+            maxUploadBytes=settings.RAWPROC_MAX_UPLOAD_BYTES,
+            uploadConcurrency=UPLOAD_CONCURRENCY,
+            pageSize=settings.REST_FRAMEWORK["PAGE_SIZE"],
+        ),
+        "max_upload_bytes": settings.RAWPROC_MAX_UPLOAD_BYTES,
+        "statuses": AssetStatus.choices,
+        "orderings": [(value, ORDERING_LABELS.get(value, value)) for value in ORDERINGS],
+        "cameras": _distinct(request.user, "camera_model"),
+        "lenses": _distinct(request.user, "lens_model"),
+        "filters_active": any(request.GET.get(name, "").strip() for name in _FILTERS),
+    }
+    return render(request, "rawproc/gallery.html", context)
+
+
+@signed_in
+def asset(request: HttpRequest, asset_id: uuid.UUID) -> HttpResponse:
+    try:
+        found = asset_get(owner=request.user, asset_id=asset_id)
+    except Http404:
+        # Rendered here: the project's 404 handler answers JSON, which suits the API only.
+        return render(request, "rawproc/not_found.html", status=404)
+    context = {"asset": found, "page_config": _page_config(request, assetId=str(found.pk))}
+    return render(request, "rawproc/asset.html", context)
+
+
+login = auth_views.LoginView.as_view(
+    template_name="rawproc/login.html",
+    redirect_authenticated_user=True,
+    next_page=reverse_lazy("web:gallery"),
+)
+logout = auth_views.LogoutView.as_view(next_page=reverse_lazy("web:login"))

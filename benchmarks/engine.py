@@ -220,14 +220,24 @@ def environment() -> str:
         for name in ("raw-processor", "rawpy", "exifread", "pillow", "numpy")
     )
     return (
-        f"Measured {dt.date.today().isoformat()} on {os.cpu_count()} cores ({cpu}),"
+        f"Measured {dt.date.today().isoformat()}{_source_revision()} on {os.cpu_count()} cores"
+        f" ({cpu}),"
         f" {platform.system()} {platform.release()}, Python {platform.python_version()};"
         f" {packages}; LibRaw {libraw}."
     )
 
 
-def _ratio(numerator: float, denominator: float) -> str:
-    return f"{numerator / denominator:.2f}" if denominator else "n/a"
+def _source_revision() -> str:
+    """`` at commit abc1234`` (plus a note when the engine has uncommitted changes), or ''."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "rawproc"], check=False)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return f" at commit {commit}" + (" with uncommitted engine changes" if dirty.returncode else "")
 
 
 def _verdict(ok: bool) -> str:
@@ -364,7 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (3)")
     parser.add_argument("--scaling-copies", type=int, default=2, help="links per file (2)")
     parser.add_argument("--no-scaling", action="store_true", help="skip -j 1 vs -j 2")
-    parser.add_argument("--no-write", action="store_true", help=f"do not update {DOC}")
+    parser.add_argument(
+        "--doc", type=Path, default=DOC, help="markdown file to update (docs/benchmarks.md)"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print the sections only")
     args = parser.parse_args(argv)
     if args.child:
         child(args.child[0], Path(args.child[1]))
@@ -392,12 +405,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for section in sections:
         print(section)
     if not args.no_write:
-        document = DOC.read_text() if DOC.exists() else ""
+        document = args.doc.read_text() if args.doc.exists() else ""
         for section in sections:
             document = replace_section(document, section)
-        DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(document)
-        print(f"updated {DOC.relative_to(REPO_ROOT)}", file=sys.stderr)
+        args.doc.parent.mkdir(parents=True, exist_ok=True)
+        args.doc.write_text(document)
+        print(f"updated {args.doc}", file=sys.stderr)
     return 0
 
 

@@ -107,9 +107,13 @@ def process_raw(
         raw = open_raw(src, name=name)
     with raw:
         _check_pixel_limit(raw, options.max_pixels)
+        job = _Job(raw, options, timer)
+        job.plan(specs)
         with timer("metadata"):
-            metadata = extract_metadata(raw)
-        job = _Job(raw, metadata, options, timer)
+            # LibRaw's black/white levels and white balance need the sensor data unpacked:
+            # free when a sensor render follows, a wasted decode when the preview serves.
+            metadata = extract_metadata(raw, unpack=job.needs_sensor)
+        job.use_metadata(metadata)
         renditions = job.render(specs)
         if job.degraded:
             metadata["width"], metadata["height"] = job.preview_displayed_size()
@@ -140,29 +144,32 @@ def _check_pixel_limit(raw: RawFile, max_pixels: int) -> None:
 class _Job:
     """The per-file rendering plan and the sources it decodes, each at most once."""
 
-    def __init__(
-        self, raw: RawFile, metadata: dict[str, Any], options: EngineOptions, timer: _Timer
-    ) -> None:
+    def __init__(self, raw: RawFile, options: EngineOptions, timer: _Timer) -> None:
         self.raw = raw
         self.options = options
         self.timer = timer
-        self.metadata = metadata
         self.degraded = False
         self.warnings: list[str] = []
         self.preview: EmbeddedPreview | None = None
-        self.orientation = self._orientation()
         self.sensor_size = self._sensor_size()
-        self.exif = (
-            build_exif(metadata, keep_gps=not options.strip_gps) if options.copy_exif else None
-        )
+        self.targets: dict[RenditionSpec, int] = {}
+        self.sources: dict[RenditionSpec, str] = {}
+        self.orientation = 1
+        self.exif: bytes | None = None
 
-    def _orientation(self) -> int:
-        value = self.metadata.get("orientation")
+    @property
+    def needs_sensor(self) -> bool:
+        return any(source != SOURCE_PREVIEW for source in self.sources.values())
+
+    def use_metadata(self, metadata: dict[str, Any]) -> None:
+        """Take orientation (EXIF first, LibRaw's flip second) and EXIF to copy."""
+        value = metadata.get("orientation")
         if isinstance(value, int) and 1 <= value <= 8:
-            return value
-        if self.raw.libraw is not None:
-            return exif_from_libraw_flip(int(self.raw.libraw.sizes.flip))
-        return 1
+            self.orientation = value
+        elif self.raw.libraw is not None:
+            self.orientation = exif_from_libraw_flip(int(self.raw.libraw.sizes.flip))
+        if self.options.copy_exif:
+            self.exif = build_exif(metadata, keep_gps=not self.options.strip_gps)
 
     def _sensor_size(self) -> tuple[int, int] | None:
         """Size of a full sensor render before orientation, or None when LibRaw refused it."""
@@ -171,16 +178,20 @@ class _Job:
         sizes = self.raw.libraw.sizes
         return int(sizes.width), int(sizes.height)
 
+    def plan(self, specs: Sequence[RenditionSpec]) -> None:
+        """Choose each rendition's source; only LibRaw's header facts are needed for it."""
+        if self.sensor_size is None or not specs:
+            return
+        long_edge = max(self.sensor_size)
+        self.targets = _targets(specs, long_edge)
+        self.sources = self._choose_sources(self.targets, long_edge)
+
     def render(self, specs: Sequence[RenditionSpec]) -> list[Rendition]:
         if not specs:
             return []
         if self.sensor_size is None:
             return self._render_degraded(specs, self.raw.libraw_error or "no sensor data")
-        long_edge = max(self.sensor_size)
-        targets = {
-            spec: long_edge if spec.is_full else min(spec.size or 0, long_edge) for spec in specs
-        }
-        by_source = self._choose_sources(targets, long_edge)
+        targets, by_source = self.targets, dict(self.sources)
         sensor_specs = [s for s in specs if by_source[s] != SOURCE_PREVIEW]
         sensor_image: Image.Image | None = None
         if sensor_specs:
@@ -284,10 +295,7 @@ class _Job:
         self.warnings.append(
             f"sensor data unusable ({reason}); renditions made from the embedded preview"
         )
-        targets = {
-            s: preview.long_edge if s.is_full else min(s.size or 0, preview.long_edge)
-            for s in specs
-        }
+        targets = _targets(specs, preview.long_edge)
         image = self._decode_preview(preview, max(targets.values()))
         results = self._derive(image, specs, targets, SOURCE_PREVIEW)
         return [results[spec] for spec in specs]

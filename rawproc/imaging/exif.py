@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from PIL import ExifTags, Image
+from PIL.TiffImagePlugin import IFDRational
 
 _BASE = ExifTags.Base
 _GPS = ExifTags.GPS
@@ -29,8 +30,10 @@ _EXIF_TEXT_TAGS: dict[str, int] = {
 }
 
 
-def _ratio(value: float, limit: int = 100000) -> Fraction:
-    return Fraction(value).limit_denominator(limit)
+def _ratio(value: float, limit: int = 100000) -> IFDRational:
+    """A TIFF rational; Pillow cannot infer the type of a plain Fraction when saving."""
+    fraction = Fraction(value).limit_denominator(limit)
+    return IFDRational(fraction.numerator, fraction.denominator)
 
 
 def build_exif(metadata: dict[str, Any], *, keep_gps: bool) -> bytes:
@@ -76,13 +79,13 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
-def _dms(value: float) -> tuple[Fraction, Fraction, Fraction]:
+def _dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
     value = abs(value)
     degrees = int(value)
     minutes_full = (value - degrees) * 60
     minutes = int(minutes_full)
     seconds = (minutes_full - minutes) * 60
-    return Fraction(degrees), Fraction(minutes), _ratio(seconds, 1000)
+    return IFDRational(degrees, 1), IFDRational(minutes, 1), _ratio(seconds, 1000)
 
 
 def _add_gps(exif: Image.Exif, gps: dict[str, Any]) -> None:

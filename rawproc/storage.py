@@ -105,14 +105,17 @@ def safe_filename(name: str, max_length: int = 100) -> str:
     The extension is kept, the stem is shortened, so ``../../x.NEF`` becomes ``x.NEF``.
     """
     base = re.split(r"[\\/]", name)[-1]
-    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
-    base = _UNSAFE.sub("_", base).strip("._") or "upload"
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""
-    ext = ext[:10]
-    stem = stem[: max_length - len(ext) - 1] or "upload"
+    ext = _ascii_part(ext)[:10]
+    stem = _ascii_part(stem)[: max_length - len(ext) - 1] or "upload"
     return f"{stem}.{ext}" if ext else stem
+
+
+def _ascii_part(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _UNSAFE.sub("_", text).strip("._")
 
 
 def original_key(owner_id: int, asset_id: object, filename: str) -> str:

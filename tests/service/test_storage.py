@@ -1,0 +1,139 @@
+"""Object storage and signed URLs, on file storage and on a real S3 server (SeaweedFS)."""
+
+from __future__ import annotations
+
+import io
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from rawproc import storage
+
+KEY = "originals/1/abc/photo.NEF"
+
+
+def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
+    """GET a signed URL: over HTTP for S3, through the Django app for file storage."""
+    if url.startswith("/"):
+        response = Client().get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return response.status_code, body, dict(response.headers)
+    answer = requests.get(url, timeout=10)
+    return answer.status_code, answer.content, dict(answer.headers)
+
+
+def tamper(url: str) -> str:
+    """Change one character of the signature (or of the token, on file storage)."""
+    parts = urlsplit(url)
+    if parts.query:
+        query = parts.query
+        index = query.index("Signature=") + len("Signature=") + 3
+        changed = "0" if query[index] != "0" else "1"
+        return url.replace(query, query[:index] + changed + query[index + 1 :])
+    index = len(url) - 10
+    changed = "A" if url[index] != "A" else "B"
+    return url[:index] + changed + url[index + 1 :]
+
+
+@pytest.mark.django_db
+def test_objects_round_trip(backend: str) -> None:
+    data = bytes(range(256)) * 5000
+    storage.save(KEY, io.BytesIO(data), "image/x-nikon-nef")
+    assert storage.exists(KEY)
+    assert storage.size(KEY) == len(data)
+    assert storage.read_head(KEY, 16) == data[:16]
+    assert b"".join(storage.iter_chunks(KEY, chunk_bytes=4096)) == data
+    target = io.BytesIO()
+    storage.download_to(KEY, target)
+    assert target.getvalue() == data
+    storage.save(KEY, b"replaced")
+    assert storage.size(KEY) == len(b"replaced")
+    storage.delete(KEY)
+    assert not storage.exists(KEY)
+    storage.delete(KEY)  # deleting twice is fine
+    with pytest.raises(storage.ObjectNotFound):
+        storage.size(KEY)
+
+
+@pytest.mark.django_db
+def test_signed_url_serves_the_object_and_refuses_tampering(backend: str) -> None:
+    storage.save(KEY, b"RAW bytes")
+    link = storage.signed_url(KEY, 60, download_name="my photo.NEF", attachment=True)
+    status, body, headers = fetch(link.url)
+    assert (status, body) == (200, b"RAW bytes")
+    assert "attachment" in headers["Content-Disposition"]
+    assert "photo.NEF" in headers["Content-Disposition"]
+    assert fetch(tamper(link.url))[0] == 403
+
+
+@pytest.mark.django_db
+def test_signed_url_expires(backend: str) -> None:
+    storage.save(KEY, b"RAW bytes")
+    link = storage.signed_url(KEY, 2)
+    assert fetch(link.url)[0] == 200
+    time.sleep(max(0.0, link.expires_at.timestamp() - time.time()) + 1.5)
+    assert fetch(link.url)[0] == 403
+
+
+def test_signed_urls_only_reach_known_key_prefixes() -> None:
+    with pytest.raises(storage.ObjectNotFound):
+        storage.signed_url("originals/../../secret_key", 60)
+    with pytest.raises(storage.ObjectNotFound):
+        storage.signed_url("config/settings.py", 60)
+
+
+@pytest.mark.django_db
+def test_upload_token_is_not_a_download_token() -> None:
+    target = storage.presigned_upload(KEY, 10, "image/x-nikon-nef", 60)
+    token = target.url.rstrip("/").rsplit("/", 1)[-1]
+    with pytest.raises(storage.InvalidToken):
+        storage.verify_download(token)
+
+
+def _post_upload(target: storage.UploadTarget, data: bytes) -> int:
+    if target.url.startswith("/"):
+        upload = SimpleUploadedFile("photo.NEF", data, "image/x-nikon-nef")
+        return int(Client().post(target.url, {**target.fields, "file": upload}).status_code)
+    files = {"file": ("photo.NEF", data, "image/x-nikon-nef")}
+    return requests.post(target.url, data=target.fields, files=files, timeout=10).status_code
+
+
+@pytest.mark.django_db
+def test_direct_upload_accepts_exactly_the_declared_size(backend: str) -> None:
+    data = b"x" * 1000
+    target = storage.presigned_upload(KEY, len(data), "image/x-nikon-nef", 60)
+    assert _post_upload(target, data + b"more") in (400, 413)
+    assert not storage.exists(KEY)
+    assert _post_upload(target, data) in (200, 201, 204)
+    assert storage.size(KEY) == len(data)
+
+
+@pytest.mark.django_db
+def test_check_reports_a_missing_bucket(settings: object, s3_bucket: str) -> None:
+    storage.check()
+    options = storage.backend().__dict__
+    assert options["bucket_name"] == s3_bucket
+    settings.STORAGES["default"]["OPTIONS"]["bucket_name"] = "no-such-bucket-here"  # type: ignore[attr-defined]
+    settings.STORAGES = dict(settings.STORAGES)  # type: ignore[attr-defined]
+    with pytest.raises(storage.StorageError):
+        storage.check()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\photos\\IMG_0001.CR2", "IMG_0001.CR2"),
+        ("bad\x00name\x1f.NEF", "bad_name.NEF"),
+        ("Überfahrt.ARW", "Uberfahrt.ARW"),
+        ("東京.DNG", "upload.DNG"),
+        ("a" * 300 + ".NEF", "a" * 96 + ".NEF"),
+        ("", "upload"),
+    ],
+)
+def test_safe_filename(name: str, expected: str) -> None:
+    assert storage.safe_filename(name) == expected

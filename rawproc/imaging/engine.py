@@ -203,17 +203,16 @@ class _Job:
             if full:
                 for spec in sensor_specs:
                     by_source[spec] = SOURCE_FULL
-        self.raw.close()  # frees LibRaw's buffers before resizing and encoding
         results: dict[RenditionSpec, Rendition] = {}
+        if sensor_image is not None:
+            source = by_source[sensor_specs[0]]
+            results.update(self._derive(sensor_image, sensor_specs, targets, source))
+            del sensor_image  # one decoded image in memory at a time
         preview_specs = [s for s in specs if by_source[s] == SOURCE_PREVIEW]
         if preview_specs:
             assert self.preview is not None
             image = self._decode_preview(self.preview, max(targets[s] for s in preview_specs))
             results.update(self._derive(image, preview_specs, targets, SOURCE_PREVIEW))
-        if sensor_image is not None:
-            results.update(
-                self._derive(sensor_image, sensor_specs, targets, by_source[sensor_specs[0]])
-            )
         return [results[spec] for spec in specs]
 
     def _choose_sources(
@@ -267,6 +266,8 @@ class _Job:
                 raise CorruptFile(self.raw.name, f"sensor data cannot be decoded: {exc}") from exc
             if not np.any(rgb):
                 raise CorruptFile(self.raw.name, "sensor data is missing (decodes to black)")
+            # LibRaw's raw and working buffers go before Pillow copies the pixels.
+            self.raw.close()
             return Image.fromarray(rgb)
 
     def _decode_preview(self, preview: EmbeddedPreview, target: int | None) -> Image.Image:

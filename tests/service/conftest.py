@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from django.contrib.auth.models import User
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -49,6 +51,21 @@ def s3_storage_settings(server: SeaweedFS, bucket: str) -> dict[str, Any]:
 
 def _use_storage(settings: Any, default: dict[str, Any]) -> None:
     settings.STORAGES = {**settings.STORAGES, "default": default}
+
+
+def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
+    """GET a signed URL: over HTTP for S3, through the Django app for file storage.
+
+    Test-client URLs name the host ``testserver``; only their path matters.
+    """
+    if url.startswith("http://testserver/"):
+        url = url[len("http://testserver") :]
+    if url.startswith("/"):
+        response = Client().get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return response.status_code, body, dict(response.headers)
+    answer = requests.get(url, timeout=10)
+    return answer.status_code, answer.content, dict(answer.headers)
 
 
 @pytest.fixture(autouse=True)

@@ -12,18 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from rawproc import storage
+from tests.service.conftest import fetch
 
 KEY = "originals/1/abc/photo.NEF"
-
-
-def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
-    """GET a signed URL: over HTTP for S3, through the Django app for file storage."""
-    if url.startswith("/"):
-        response = Client().get(url)
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        return response.status_code, body, dict(response.headers)
-    answer = requests.get(url, timeout=10)
-    return answer.status_code, answer.content, dict(answer.headers)
 
 
 def tamper(url: str) -> str:

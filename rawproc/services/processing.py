@@ -74,14 +74,24 @@ def asset_enqueue(asset: Asset, *, new_job: bool = True) -> None:
     asset.status = AssetStatus.QUEUED
     asset.queued_at = timezone.now()
     asset.started_at = None
-    fields = ["task_id", "status", "queued_at", "started_at", "updated_at"]
     if new_job:
         asset.attempts = 0
         asset.crashes = 0
         asset.error_code = ""
         asset.error_message = ""
-        fields += ["attempts", "crashes", "error_code", "error_message"]
-    asset.save(update_fields=fields)
+    asset.save(
+        update_fields=[
+            "task_id",
+            "status",
+            "queued_at",
+            "started_at",
+            "attempts",
+            "crashes",
+            "error_code",
+            "error_message",
+            "updated_at",
+        ]
+    )
     asset_id, task_id = str(asset.pk), asset.task_id
     # robust: a broker outage must not fail an upload that is already safely recorded; the
     # stale sweep sends the job again later.

@@ -1,0 +1,145 @@
+"""The processing service: idempotence, superseded jobs, crashes, stale sweep, failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from rawproc import storage
+from rawproc.models import Asset, AssetStatus
+from rawproc.services.assets import asset_create
+from rawproc.services.processing import asset_process, asset_reprocess, asset_requeue_stale
+from tests.service.conftest import s3_storage_settings
+from tests.services import SeaweedFS, free_ports
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def make_asset(user: User, dng_factory: Callable[..., Path]) -> Callable[..., Asset]:
+    def make(content: bytes | None = None, name: str = "photo.dng", seed: int = 0) -> Asset:
+        data = content if content is not None else dng_factory(seed=seed).read_bytes()
+        asset, created = asset_create(owner=user, file=SimpleUploadedFile(name, data))
+        assert created
+        return asset
+
+    return make
+
+
+def reload(asset: Asset) -> Asset:
+    return Asset.objects.get(pk=asset.pk)
+
+
+def test_processing_is_idempotent(make_asset: Callable[..., Asset]) -> None:
+    asset = make_asset()
+    asset_process(asset_id=str(asset.pk), task_id=asset.task_id)
+    ready = reload(asset)
+    assert ready.status == AssetStatus.READY
+    assert ready.attempts == 1
+    assert set(ready.timings) >= {"download", "upload", "total"}
+    keys = set(ready.variants.values_list("storage_key", flat=True))
+    asset_process(asset_id=str(asset.pk), task_id=asset.task_id)  # a duplicate delivery
+    assert set(reload(asset).variants.values_list("storage_key", flat=True)) == keys
+    assert reload(asset).attempts == 1
+
+
+def test_a_superseded_job_does_nothing(make_asset: Callable[..., Asset]) -> None:
+    asset = make_asset()
+    stale_task = asset.task_id
+    asset_reprocess(asset=asset)
+    asset_process(asset_id=str(asset.pk), task_id=stale_task)
+    assert reload(asset).status == AssetStatus.QUEUED
+    assert reload(asset).attempts == 0
+
+
+def test_bad_input_fails_for_good(make_asset: Callable[..., Asset]) -> None:
+    # A TIFF-RAW signature followed by garbage: accepted at upload, refused by the engine.
+    asset = make_asset(b"II*\x00\x08\x00\x00\x00" + bytes(range(256)) * 40, name="broken.NEF")
+    asset_process(asset_id=str(asset.pk), task_id=asset.task_id)
+    failed = reload(asset)
+    assert failed.status == AssetStatus.FAILED
+    assert failed.error_code in ("corrupt_file", "unsupported_format")
+    assert "broken.NEF" in failed.error_message
+    assert not failed.variants.exists()
+
+
+def test_a_run_that_never_finished_counts_as_a_crash(
+    make_asset: Callable[..., Asset], settings: Any
+) -> None:
+    settings.RAWPROC_MAX_CRASHES = 2
+    asset = make_asset()
+    # The first delivery started and its worker died: the row still says processing.
+    Asset.objects.filter(pk=asset.pk).update(status=AssetStatus.PROCESSING, attempts=1)
+    asset_process(asset_id=str(asset.pk), task_id=asset.task_id)  # redelivered
+    recovered = reload(asset)
+    assert (recovered.status, recovered.crashes, recovered.attempts) == ("ready", 1, 2)
+
+    other = make_asset(seed=7)
+    Asset.objects.filter(pk=other.pk).update(status=AssetStatus.PROCESSING, crashes=1)
+    asset_process(asset_id=str(other.pk), task_id=other.task_id)
+    crashed = reload(other)
+    assert (crashed.status, crashed.error_code) == ("failed", "decoder_crashed")
+
+
+def test_stale_sweep_requeues_lost_jobs_and_fails_repeat_crashers(
+    make_asset: Callable[..., Asset], settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.RAWPROC_MAX_CRASHES = 2
+    long_ago = timezone.now() - timedelta(hours=2)
+    lost = make_asset(seed=1)
+    Asset.objects.filter(pk=lost.pk).update(queued_at=long_ago)
+    dead = make_asset(seed=2)
+    Asset.objects.filter(pk=dead.pk).update(status=AssetStatus.PROCESSING, started_at=long_ago)
+    crasher = make_asset(seed=3)
+    Asset.objects.filter(pk=crasher.pk).update(
+        status=AssetStatus.PROCESSING, started_at=long_ago, crashes=1
+    )
+    fresh = make_asset(seed=4)
+
+    with django_capture_on_commit_callbacks() as sent:
+        assert asset_requeue_stale() == 3
+    assert len(sent) == 2
+    for requeued, old in ((lost, lost.task_id), (dead, dead.task_id)):
+        now = reload(requeued)
+        assert now.status == AssetStatus.QUEUED and now.task_id != old
+    assert reload(dead).crashes == 1
+    assert reload(crasher).error_code == "decoder_crashed"
+    assert reload(fresh).task_id == fresh.task_id
+    asset_process(asset_id=str(lost.pk), task_id=lost.task_id)  # the old message, if it shows up
+    assert reload(lost).status == AssetStatus.QUEUED
+
+
+@pytest.fixture
+def storage_down(settings: Any, seaweedfs: SeaweedFS) -> None:
+    """S3 settings pointing at a port where nothing listens."""
+    (port,) = free_ports(1)
+    options = s3_storage_settings(seaweedfs, "unreachable")
+    options["OPTIONS"]["endpoint_url"] = f"http://127.0.0.1:{port}"
+    settings.STORAGES = {**settings.STORAGES, "default": options}
+
+
+def test_storage_outage_releases_the_job_for_a_retry(
+    make_asset: Callable[..., Asset], request: pytest.FixtureRequest
+) -> None:
+    asset = make_asset()
+    request.getfixturevalue("storage_down")
+    with pytest.raises(storage.StorageUnavailable):
+        asset_process(asset_id=str(asset.pk), task_id=asset.task_id)
+    assert reload(asset).status == AssetStatus.QUEUED
+    asset_process(asset_id=str(asset.pk), task_id=asset.task_id, final_attempt=True)
+    failed = reload(asset)
+    assert (failed.status, failed.error_code) == ("failed", "storage_unavailable")
+
+
+def test_missing_original_fails_the_asset(make_asset: Callable[..., Asset]) -> None:
+    asset = make_asset()
+    storage.delete(asset.storage_key)
+    asset_process(asset_id=str(asset.pk), task_id=asset.task_id)
+    assert reload(asset).error_code == "original_missing"

@@ -132,9 +132,9 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
         if process.poll() is not None:
             pytest.fail(f"rawproc serve exited with {process.returncode}:\n{_tail(log)}")
         try:
-            if requests.get(f"{base}/api/health/", timeout=5).status_code == 200:
+            if requests.get(f"{base}/api/health/", timeout=10).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting up
             pass
         time.sleep(0.5)
     pytest.fail(f"rawproc serve did not become healthy:\n{_tail(log)}")

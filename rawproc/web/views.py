@@ -51,11 +51,10 @@ UPLOAD_CONCURRENCY = 3
 signed_in = login_required(login_url=reverse_lazy("web:login"))
 
 
-def _url_template(name: str, **placeholders: str) -> str:
-    """A URL pattern with ``__id__``-style placeholders, from a reverse with a sample id."""
-    kwargs: dict[str, Any] = {"asset_id": _SAMPLE_ID} if "id" in placeholders else {}
-    kwargs.update({key: f"__{key}__" for key in placeholders if key != "id"})
-    return reverse(name, kwargs=kwargs).replace(str(_SAMPLE_ID), "__id__")
+def _url_template(url_name: str, *params: str) -> str:
+    """A URL with ``__id__`` (and ``__<param>__``) placeholders that the scripts fill in."""
+    kwargs: dict[str, Any] = {"asset_id": _SAMPLE_ID, **{key: f"__{key}__" for key in params}}
+    return reverse(url_name, kwargs=kwargs).replace(str(_SAMPLE_ID), "__id__")
 
 
 def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -63,14 +62,14 @@ def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
         "csrfToken": get_token(request),
         "loginUrl": reverse("web:login"),
         "galleryUrl": reverse("web:gallery"),
-        "assetPage": _url_template("web:asset", id=""),
+        "assetPage": _url_template("web:asset"),
         "api": {
             "uploads": reverse("upload-create"),
             "assets": reverse("asset-list"),
-            "asset": _url_template("asset-detail", id=""),
-            "reprocess": _url_template("asset-reprocess", id=""),
-            "variant": _url_template("asset-variant", id="", name=""),
-            "original": _url_template("asset-original", id=""),
+            "asset": _url_template("asset-detail"),
+            "reprocess": _url_template("asset-reprocess"),
+            "variant": _url_template("asset-variant", "name"),
+            "original": _url_template("asset-original"),
         },
         "pollMs": POLL_MS,
         **extra,

@@ -298,7 +298,12 @@
       asset.status === "failed" ? h("p", { class: "card-error", text: R.failure(asset) }) : null;
     return h(
       "li",
-      { class: "card", "data-asset-id": asset.id, "data-status": asset.status },
+      {
+        class: "card",
+        "data-asset-id": asset.id,
+        "data-status": asset.status,
+        "data-filename": asset.original_filename,
+      },
       h(
         "a",
         { href: R.fill(cfg.assetPage, { id: asset.id }), class: "card-link" },
@@ -398,8 +403,8 @@
       }
       for (const id of this.cards.keys()) if (!seen.has(id)) this.cards.delete(id);
       // Re-inserting unchanged cards would drop keyboard focus, so only touch a changed list.
-      const current = Array.from(grid.children);
-      if (current.length !== nodes.length || current.some((node, i) => node !== nodes[i])) {
+      const shown = Array.from(grid.children);
+      if (shown.length !== nodes.length || shown.some((node, i) => node !== nodes[i])) {
         grid.replaceChildren(...nodes);
       }
       grid.setAttribute("aria-busy", "false");

@@ -1,0 +1,180 @@
+"""Fixtures for the browser tests: a real ``rawproc serve`` and Debian's headless Chromium.
+
+The server runs as a subprocess on the embedded stack (SQLite, file storage, file-system
+broker) in a temporary folder, with its real Celery worker, so thumbnails appear because
+the worker rendered them. Chromium and its driver come from Debian's ``chromium`` and
+``chromium-driver`` packages; the driver path is passed explicitly so Selenium never tries
+to download a browser or a driver.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+from tests.services import free_ports
+
+REPO = Path(__file__).resolve().parents[2]
+RAWPROC = str(Path(sys.executable).parent / "rawproc")
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+START_TIMEOUT = 120.0
+# Small enough that a sparse test file can exceed it, large enough for every RAW fixture.
+MAX_UPLOAD_BYTES = 8_000_000
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+_CREATE_USER = """
+import os
+from django.contrib.auth.models import User
+User.objects.create_user(os.environ["WEB_TEST_USER"], password=os.environ["WEB_TEST_PASSWORD"])
+"""
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str
+
+
+@dataclass
+class WebServer:
+    base: str
+    env: dict[str, str]
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def create_user(self, username: str) -> Account:
+        """A user with a password (API tokens are not enough to sign in to the pages)."""
+        account = Account(username, secrets.token_urlsafe(12))
+        env = {**self.env, "WEB_TEST_USER": username, "WEB_TEST_PASSWORD": account.password}
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", _CREATE_USER],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        return account
+
+
+def _server_env(data_dir: Path) -> dict[str, str]:
+    """The embedded stack in ``data_dir``: nothing inherited may point at another backend."""
+    inherited = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "RAWPROC_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", *inherited))}
+    return {
+        **env,
+        "RAWPROC_DATA_DIR": str(data_dir),
+        "RAWPROC_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "RAWPROC_FULL_RENDITION": "1",
+        "RAWPROC_LOG_LEVEL": "WARNING",
+    }
+
+
+def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"rawproc serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(f"{base}/api/health/", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass  # not listening yet, or still starting up
+        time.sleep(0.5)
+    pytest.fail(f"rawproc serve did not become healthy in {START_TIMEOUT:.0f}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """``rawproc serve`` (gunicorn and a Celery worker) for the tests of one module."""
+    folder = tmp_path_factory.mktemp("web")
+    env = _server_env(folder / "data")
+    (port,) = free_ports(1)
+    log = folder / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [RAWPROC, "serve", "--port", str(port), "--concurrency", "1", "--web-workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process, log)
+        yield WebServer(base, env, log)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def account(web_server: WebServer) -> Account:
+    """A fresh user per test, so every test starts with an empty library."""
+    return web_server.create_user(f"u{secrets.token_hex(4)}")
+
+
+def _require_chromium() -> None:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not shutil.which(path)]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} not found: install Debian's chromium and chromium-driver "
+            "(`apt-get install chromium chromium-driver`; .ci/run does this)"
+        )
+
+
+@pytest.fixture
+def browser_factory(tmp_path: Path) -> Iterator[Callable[..., webdriver.Chrome]]:
+    """Start headless Chromium windows (desktop-sized unless told); all are closed after."""
+    _require_chromium()
+    drivers: list[webdriver.Chrome] = []
+
+    def start(width: int = 1400, height: int = 1000) -> webdriver.Chrome:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={tmp_path / f'chromium-{len(drivers)}'}")
+        options.add_argument(f"--window-size={width},{height}")
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        drivers.append(driver)
+        return driver
+
+    yield start
+    for driver in drivers:
+        driver.quit()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where screenshots go: ``RAWPROC_SCREENSHOT_DIR`` (e.g. docs/images) or a temp folder."""
+    target = Path(os.environ.get("RAWPROC_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    target.mkdir(parents=True, exist_ok=True)
+    return target

@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 
 import environ
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from rawproc.imaging.specs import BUILTIN, DEFAULT_SPECS, RenditionSpec
 
@@ -238,7 +238,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = RAWPROC_TASK_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = RAWPROC_TASK_HARD_TIME_LIMIT
 CELERY_TASK_DEFAULT_QUEUE = RAWPROC_DEFAULT_QUEUE
 # Listed so that a plain `celery -A config worker` consumes both; `-Q` picks one.
-CELERY_TASK_QUEUES = (Queue(RAWPROC_DEFAULT_QUEUE), Queue(RAWPROC_DECODE_QUEUE))
+# Each queue gets its own exchange and routing key, so a message lands in exactly one queue.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in (RAWPROC_DEFAULT_QUEUE, RAWPROC_DECODE_QUEUE)
+)
 CELERY_TASK_ROUTES = {"rawproc.process_asset": {"queue": RAWPROC_DECODE_QUEUE}}
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("RAWPROC_WORKER_MAX_MEMORY_KB", default=0) or None
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("RAWPROC_WORKER_MAX_TASKS_PER_CHILD", default=0) or None

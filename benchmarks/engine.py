@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import io
 import json
 import os
@@ -85,32 +86,41 @@ def _engine(path: Path, *, force_sensor: bool, full: bool) -> Measurement:
     }
 
 
-PIPELINES: dict[str, Callable[[Path], Measurement]] = {
-    "plain": lambda p: _plain(p, full=False),
-    "engine": lambda p: _engine(p, force_sensor=False, full=False),
-    "engine_sensor": lambda p: _engine(p, force_sensor=True, full=False),
-    "plain_full": lambda p: _plain(p, full=True),
-    "engine_full": lambda p: _engine(p, force_sensor=False, full=True),
+PLAIN_MODULES = ("exifread", "rawpy", "numpy", "PIL.Image")
+ENGINE_MODULES = ("rawproc.imaging",)
+# name -> (modules the pipeline imports, the work)
+PIPELINES: dict[str, tuple[tuple[str, ...], Callable[[Path], Measurement]]] = {
+    "plain": (PLAIN_MODULES, lambda p: _plain(p, full=False)),
+    "engine": (ENGINE_MODULES, lambda p: _engine(p, force_sensor=False, full=False)),
+    "engine_sensor": (ENGINE_MODULES, lambda p: _engine(p, force_sensor=True, full=False)),
+    "plain_full": (PLAIN_MODULES, lambda p: _plain(p, full=True)),
+    "engine_full": (ENGINE_MODULES, lambda p: _engine(p, force_sensor=False, full=True)),
 }
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS.
+
+    On Linux, VmHWM belongs to the current program image, whereas ``ru_maxrss`` after
+    fork and exec starts from the parent's size and would hide small peaks.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
 def child(pipeline: str, path: Path) -> None:
     """Measure one pipeline on one file and print the measurement as JSON."""
-    # Both pipelines' libraries are imported first, so the baseline is the same for all.
-    import exifread  # noqa: F401
-    import rawpy  # noqa: F401
-    from PIL import Image  # noqa: F401
-
-    import rawproc.imaging  # noqa: F401
-
+    modules, work = PIPELINES[pipeline]
+    for module in modules:  # imported before the clock starts and the baseline is taken
+        importlib.import_module(module)
     baseline = _peak_rss_mb()
     start = time.perf_counter()
-    measurement = PIPELINES[pipeline](path)
+    measurement = work(path)
     elapsed = time.perf_counter() - start
     measurement.update(ms=elapsed * 1000, peak_rss_mb=_peak_rss_mb(), baseline_rss_mb=baseline)
     print(json.dumps(measurement))
@@ -227,6 +237,21 @@ def environment() -> str:
     )
 
 
+def load_average() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _load_note(started: float | None) -> str:
+    """The machine's load around a run: other processes on the machine slow every run."""
+    ended = load_average()
+    if started is None or ended is None:
+        return ""
+    return (
+        f"Load average (1 min) was {started:.1f} when this run started and {ended:.1f} at"
+        f" its end, on {os.cpu_count()} cores."
+    )
+
+
 def _source_revision() -> str:
     """`` at commit abc1234`` (plus a note when the engine has uncommitted changes), or ''."""
     git = ["git", "-C", str(REPO_ROOT)]
@@ -278,9 +303,15 @@ def comparison_table(
 
 
 def engine_section(
-    results: dict[tuple[str, str], Summary], files: Sequence[Path], repeats: int
+    results: dict[tuple[str, str], Summary],
+    files: Sequence[Path],
+    repeats: int,
+    load_at_start: float | None,
 ) -> str:
-    baseline = statistics.median(s.baseline_mb for s in results.values())
+    plain_base, engine_base = (
+        statistics.median(s.baseline_mb for (_, p), s in results.items() if p.startswith(kind))
+        for kind in ("plain", "engine")
+    )
     return f"""## Engine vs plain pipeline
 
 {environment()}
@@ -292,8 +323,9 @@ process; pipelines alternate within each repeat).
 `thumbnail()` to 2048 and 320 px, JPEG quality {NEWCOMER_QUALITY}. *Engine*:
 `process_raw(path)` with the default thumbnail (320 px) and preview (2048 px) specs.
 Both encode in memory; time excludes interpreter start and imports. Peak MB is the
-process's peak RSS, including about {baseline:.0f} MB of interpreter and libraries
-present before the work starts.
+process's peak RSS, including the interpreter and the libraries each pipeline imports
+(before the work starts: plain {plain_base:.0f} MB, engine {engine_base:.0f} MB).
+{_load_note(load_at_start)}
 
 Targets for a 24 MP file: at least {TARGET_SPEEDUP_PREVIEW:.0f}x faster than the plain
 pipeline when the embedded preview serves, at least {TARGET_SPEEDUP_SENSOR:.0f}x when
@@ -324,6 +356,7 @@ def scaling_section(
     count: int,
     per_worker_mb: float,
     repeats: int,
+    load_at_start: float | None,
 ) -> str:
     speedup = times[1] / times[2]
     per_core = count / times[1]
@@ -333,7 +366,7 @@ Same machine and versions as "Engine vs plain pipeline". Command:
 `uv run python -m benchmarks.engine` (wall time of
 `python -m rawproc.cli process DIR -j N --json`, interpreter start included, median of
 {repeats} runs alternating -j 1 and -j 2), on {count} inputs: the files of the table
-above, each linked several times.
+above, each linked several times. {_load_note(load_at_start)}
 
 | jobs | wall time s | files/s | speed-up |
 | ---: | ---: | ---: | ---: |
@@ -394,13 +427,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in files:
         path.read_bytes()  # warm the page cache so the first run does not pay for the disk
 
+    load = load_average()
     results = run_matrix(files, list(PIPELINES), args.repeats)
-    sections = [engine_section(results, files, args.repeats)]
+    sections = [engine_section(results, files, args.repeats, load)]
     if not args.no_scaling:
+        load = load_average()
         times = run_scaling(files, args.scaling_copies, args.repeats)
         worker_mb = max(s.peak_mb for (_, p), s in results.items() if p.startswith("engine"))
         sections.append(
-            scaling_section(times, len(files) * args.scaling_copies, worker_mb, args.repeats)
+            scaling_section(times, len(files) * args.scaling_copies, worker_mb, args.repeats, load)
         )
     for section in sections:
         print(section)

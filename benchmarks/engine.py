@@ -3,8 +3,9 @@
 Every measurement runs in a fresh interpreter (one per file, pipeline and repeat), so
 the peak RSS it reports belongs to that run alone; pipelines alternate within each
 repeat so machine noise hits all of them; the median of the repeats is reported.
-Results go into ``docs/benchmarks.md`` under "Engine vs plain pipeline" and
-"Parallel scaling"; other sections of that file are left alone.
+Results go into ``docs/benchmarks.md`` between the ``engine`` and ``scaling`` markers
+(see ``benchmarks.common.replace_section``); other sections of that file are left alone.
+The scaling figures are also saved for ``benchmarks.peers``' 16-core projection.
 
     uv run python -m benchmarks.engine            # needs the sample corpus
     uv run python -m benchmarks.engine --help
@@ -13,26 +14,31 @@ Results go into ``docs/benchmarks.md`` under "Engine vs plain pipeline" and
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib
-import io
-import json
-import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
+from benchmarks.common import (
+    DOC,
+    NEWCOMER_QUALITY,
+    Measurement,
+    Summary,
+    engine_pipeline,
+    environment,
+    load_average,
+    load_note,
+    plain_pipeline,
+    save_result,
+    write_sections,
+)
+from benchmarks.common import child as run_child
+from benchmarks.common import measure as measure_child
+from benchmarks.common import run_matrix as run_plan
+
 DEFAULT_FILES = (
     "synthetic/nef_24mp_nikon-d7100_uncompressed.nef",
     "synthetic/dng_24mp_nikon-d7100_o1.dng",
@@ -43,147 +49,41 @@ DEFAULT_FILES = (
 TARGET_SPEEDUP_PREVIEW = 10.0
 TARGET_SPEEDUP_SENSOR = 3.0
 TARGET_MEMORY_RATIO = 0.60
-NEWCOMER_QUALITY = 85
-
-Measurement = dict[str, Any]
 
 
 # --- the pipelines, run inside a fresh child process -----------------------------------
-
-
-def _plain(path: Path, *, full: bool) -> Measurement:
-    """What a newcomer writes: every tag, a full demosaic, Pillow resizes, JPEG."""
-    import exifread
-    import rawpy
-    from PIL import Image
-
-    with open(path, "rb") as fh:
-        exifread.process_file(fh, details=True)
-    with rawpy.imread(str(path)) as raw:
-        rgb = raw.postprocess(use_camera_wb=True)
-    image = Image.fromarray(rgb)
-    outputs = []
-    if full:
-        outputs.append(image)
-    for size in (2048, 320):
-        resized = image.copy()
-        resized.thumbnail((size, size))
-        outputs.append(resized)
-    for out in outputs:
-        out.save(io.BytesIO(), "JPEG", quality=NEWCOMER_QUALITY)
-    return {"width": image.width, "height": image.height, "sources": {}}
-
-
-def _engine(path: Path, *, force_sensor: bool, full: bool) -> Measurement:
-    from rawproc.imaging import BUILTIN, DEFAULT_SPECS, EngineOptions, process_raw
-
-    specs = (*DEFAULT_SPECS, BUILTIN["full"]) if full else DEFAULT_SPECS
-    result = process_raw(path, specs, EngineOptions(force_sensor=force_sensor))
-    return {
-        "width": result.metadata.get("width"),
-        "height": result.metadata.get("height"),
-        "sources": {r.spec.name: r.source for r in result.renditions},
-    }
 
 
 PLAIN_MODULES = ("exifread", "rawpy", "numpy", "PIL.Image")
 ENGINE_MODULES = ("rawproc.imaging",)
 # name -> (modules the pipeline imports, the work)
 PIPELINES: dict[str, tuple[tuple[str, ...], Callable[[Path], Measurement]]] = {
-    "plain": (PLAIN_MODULES, lambda p: _plain(p, full=False)),
-    "engine": (ENGINE_MODULES, lambda p: _engine(p, force_sensor=False, full=False)),
-    "engine_sensor": (ENGINE_MODULES, lambda p: _engine(p, force_sensor=True, full=False)),
-    "plain_full": (PLAIN_MODULES, lambda p: _plain(p, full=True)),
-    "engine_full": (ENGINE_MODULES, lambda p: _engine(p, force_sensor=False, full=True)),
+    "plain": (PLAIN_MODULES, lambda p: plain_pipeline(p, full=False)),
+    "engine": (ENGINE_MODULES, lambda p: engine_pipeline(p, force_sensor=False, full=False)),
+    "engine_sensor": (ENGINE_MODULES, lambda p: engine_pipeline(p, force_sensor=True, full=False)),
+    "plain_full": (PLAIN_MODULES, lambda p: plain_pipeline(p, full=True)),
+    "engine_full": (ENGINE_MODULES, lambda p: engine_pipeline(p, force_sensor=False, full=True)),
 }
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak RSS.
-
-    On Linux, VmHWM belongs to the current program image, whereas ``ru_maxrss`` after
-    fork and exec starts from the parent's size and would hide small peaks.
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
 def child(pipeline: str, path: Path) -> None:
     """Measure one pipeline on one file and print the measurement as JSON."""
     modules, work = PIPELINES[pipeline]
-    for module in modules:  # imported before the clock starts and the baseline is taken
-        importlib.import_module(module)
-    baseline = _peak_rss_mb()
-    start = time.perf_counter()
-    measurement = work(path)
-    elapsed = time.perf_counter() - start
-    measurement.update(ms=elapsed * 1000, peak_rss_mb=_peak_rss_mb(), baseline_rss_mb=baseline)
-    print(json.dumps(measurement))
+    run_child(modules, work, path)
 
 
 # --- the harness ---------------------------------------------------------------------
 
 
-@dataclass
-class Summary:
-    """Medians over the repeats of one pipeline on one file."""
-
-    ms: float
-    peak_mb: float
-    baseline_mb: float
-    megapixels: float
-    sources: dict[str, str]
-
-
 def measure(pipeline: str, path: Path) -> Measurement:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.engine", "--child", pipeline, str(path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"{pipeline} on {path.name} failed: {last}")
-    result: Measurement = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return measure_child("benchmarks.engine", pipeline, path)
 
 
 def run_matrix(
     files: Sequence[Path], pipelines: Sequence[str], repeats: int
 ) -> dict[tuple[str, str], Summary]:
     """Every (file, pipeline) ``repeats`` times, rotating the pipeline order each time."""
-    runs: dict[tuple[str, str], list[Measurement]] = {}
-    for repeat in range(repeats):
-        for index, path in enumerate(files):
-            shift = (repeat + index) % len(pipelines)
-            for pipeline in [*pipelines[shift:], *pipelines[:shift]]:
-                result = measure(pipeline, path)
-                runs.setdefault((path.name, pipeline), []).append(result)
-                print(
-                    f"[{repeat + 1}/{repeats}] {path.name:<45} {pipeline:<14}"
-                    f" {result['ms']:8.0f} ms {result['peak_rss_mb']:7.0f} MB",
-                    file=sys.stderr,
-                )
-    return {key: _summarise(values) for key, values in runs.items()}
-
-
-def _summarise(values: list[Measurement]) -> Summary:
-    first = values[0]
-    pixels = (first.get("width") or 0) * (first.get("height") or 0)
-    return Summary(
-        ms=statistics.median(v["ms"] for v in values),
-        peak_mb=statistics.median(v["peak_rss_mb"] for v in values),
-        baseline_mb=statistics.median(v["baseline_rss_mb"] for v in values),
-        megapixels=pixels / 1e6,
-        sources=first["sources"],
-    )
+    return run_plan([(path, pipelines) for path in files], repeats, measure)
 
 
 def run_scaling(files: Sequence[Path], copies: int, repeats: int) -> dict[int, float]:
@@ -210,59 +110,6 @@ def run_scaling(files: Sequence[Path], copies: int, repeats: int) -> dict[int, f
 
 
 # --- the report ----------------------------------------------------------------------
-
-
-def environment() -> str:
-    import rawpy
-
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        models = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = models[0] if models else cpu
-    libraw = ".".join(str(part) for part in rawpy.libraw_version)
-    packages = ", ".join(
-        f"{name} {version(name)}"
-        for name in ("raw-processor", "rawpy", "exifread", "pillow", "numpy")
-    )
-    return (
-        f"Measured {dt.date.today().isoformat()}{_source_revision()} on {os.cpu_count()} cores"
-        f" ({cpu}),"
-        f" {platform.system()} {platform.release()}, Python {platform.python_version()};"
-        f" {packages}; LibRaw {libraw}."
-    )
-
-
-def load_average() -> float | None:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-
-
-def _load_note(started: float | None) -> str:
-    """The machine's load around a run: other processes on the machine slow every run."""
-    ended = load_average()
-    if started is None or ended is None:
-        return ""
-    return (
-        f"Load average (1 min) was {started:.1f} when this run started and {ended:.1f} at"
-        f" its end, on {os.cpu_count()} cores."
-    )
-
-
-def _source_revision() -> str:
-    """`` at commit abc1234`` (plus a note when the engine has uncommitted changes), or ''."""
-    git = ["git", "-C", str(REPO_ROOT)]
-    try:
-        commit = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "rawproc"], check=False)
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return f" at commit {commit}" + (" with uncommitted engine changes" if dirty.returncode else "")
 
 
 def _verdict(ok: bool) -> str:
@@ -325,7 +172,7 @@ process; pipelines alternate within each repeat).
 Both encode in memory; time excludes interpreter start and imports. Peak MB is the
 process's peak RSS, including the interpreter and the libraries each pipeline imports
 (before the work starts: plain {plain_base:.0f} MB, engine {engine_base:.0f} MB).
-{_load_note(load_at_start)}
+{load_note(load_at_start)}
 
 Targets for a 24 MP file: at least {TARGET_SPEEDUP_PREVIEW:.0f}x faster than the plain
 pipeline when the embedded preview serves, at least {TARGET_SPEEDUP_SENSOR:.0f}x when
@@ -366,7 +213,7 @@ Same machine and versions as "Engine vs plain pipeline". Command:
 `uv run python -m benchmarks.engine` (wall time of
 `python -m rawproc.cli process DIR -j N --json`, interpreter start included, median of
 {repeats} runs alternating -j 1 and -j 2), on {count} inputs: the files of the table
-above, each linked several times. {_load_note(load_at_start)}
+above, each linked several times. {load_note(load_at_start)}
 
 | jobs | wall time s | files/s | speed-up |
 | ---: | ---: | ---: | ---: |
@@ -380,19 +227,6 @@ Projection for 16 cores (linear in cores times the 2-core efficiency of
 peaks at about {per_worker_mb:.0f} MB on these files (the largest engine peak RSS
 above), so 16 workers need about {16 * per_worker_mb / 1024:.1f} GB.
 """
-
-
-def replace_section(document: str, section: str) -> str:
-    """Replace the ``## `` section with the same heading as ``section``, or append it."""
-    heading = section.splitlines()[0]
-    lines = document.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        prefix = document.rstrip() + "\n\n" if document.strip() else "# Benchmarks\n\n"
-        return prefix + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -429,23 +263,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     load = load_average()
     results = run_matrix(files, list(PIPELINES), args.repeats)
-    sections = [engine_section(results, files, args.repeats, load)]
+    sections = {"engine": engine_section(results, files, args.repeats, load)}
     if not args.no_scaling:
         load = load_average()
         times = run_scaling(files, args.scaling_copies, args.repeats)
+        count = len(files) * args.scaling_copies
         worker_mb = max(s.peak_mb for (_, p), s in results.items() if p.startswith("engine"))
-        sections.append(
-            scaling_section(times, len(files) * args.scaling_copies, worker_mb, args.repeats, load)
-        )
-    for section in sections:
+        save_result("scaling", {"seconds": times, "files": count, "worker_mb": worker_mb})
+        sections["scaling"] = scaling_section(times, count, worker_mb, args.repeats, load)
+    for section in sections.values():
         print(section)
     if not args.no_write:
-        document = args.doc.read_text() if args.doc.exists() else ""
-        for section in sections:
-            document = replace_section(document, section)
-        args.doc.parent.mkdir(parents=True, exist_ok=True)
-        args.doc.write_text(document)
-        print(f"updated {args.doc}", file=sys.stderr)
+        write_sections(args.doc, sections)
     return 0
 
 

@@ -94,13 +94,14 @@
     return node;
   }
 
+  /** Sizes in 1024-based units, as Django's filesizeformat shows the upload limit. */
   function formatBytes(bytes) {
     if (bytes === null || bytes === undefined) return "";
     const units = ["B", "KB", "MB", "GB", "TB"];
     let value = bytes;
     let unit = 0;
-    while (value >= 1000 && unit < units.length - 1) {
-      value /= 1000;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
       unit += 1;
     }
     return `${value >= 100 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
@@ -116,7 +117,8 @@
       month: "short",
       timeZone: "UTC",
     });
-    return `${+d} ${month} ${y}, ${hh}:${mm}${ss ? `:${ss}` : ""}`;
+    const utc = /(Z|[+-]00:00)$/.test(text) ? " UTC" : "";
+    return `${+d} ${month} ${y}, ${hh}:${mm}${ss ? `:${ss}` : ""}${utc}`;
   }
 
   /** Set a status badge's text and colour; failed badges carry the reason. */

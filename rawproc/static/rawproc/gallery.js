@@ -135,7 +135,7 @@
       const asset = await R.api("POST", this.completeUrl);
       // The same bytes uploaded before: the server answers with the asset it already has.
       const duplicate = asset.id !== this.asset.id;
-      this.setState("done", duplicate ? "Already in your library" : "Uploaded — processing");
+      this.setState("done", duplicate ? "Already in your library" : "Uploaded");
       this.node.append(
         h("a", { class: "upload-link", href: R.fill(cfg.assetPage, { id: asset.id }) }, "Open"),
       );

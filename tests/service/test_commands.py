@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
@@ -27,6 +29,21 @@ def test_token_creates_the_user_once_and_prints_it(
     rotated = capsys.readouterr().out.strip()
     assert rotated != token
     assert not Token.objects.filter(key=token).exists()
+
+
+@pytest.mark.django_db
+def test_token_sets_a_password_for_the_web_page(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough secret phrase\n"))
+    assert main(["token", "dave", "--password"]) == 0
+    assert Token.objects.get(user__username="dave").key == capsys.readouterr().out.strip()
+    assert User.objects.get(username="dave").check_password("a long enough secret phrase")
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main(["token", "dave", "--password"]) == 2
+    assert "password not set" in capsys.readouterr().err
+    assert User.objects.get(username="dave").check_password("a long enough secret phrase")
 
 
 @pytest.mark.django_db

@@ -1,0 +1,295 @@
+"""The real service stack on this machine, for the service and load benchmarks.
+
+``running_stack()`` starts what a production deployment runs, each piece of its own so a
+benchmark never touches anyone's data and leaves nothing behind:
+
+* a PostgreSQL database ``rawproc_bench_<hex>`` on the server of ``DATABASE_URL``
+  (created, migrated, dropped after);
+* Redis at ``REDIS_URL`` with queue names of its own (``bench-<hex>``, ``bench-<hex>.decode``),
+  so no other worker on that Redis takes these messages;
+* SeaweedFS (``weed mini``) on free loopback ports in a temporary folder, with one bucket;
+* a gunicorn API server (the same command line as ``rawproc serve``), and
+* Celery worker processes, started and stopped by the benchmark (``Stack.start_workers``),
+  so it can compare one worker with two and watch a worker's memory.
+
+Everything is stopped by its own process id; the database is dropped even on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from tests.services import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    SeaweedFS,
+    free_ports,
+    port_answers,
+)
+
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 30.0
+BENCH_USER = "bench"
+# Anything in the caller's environment that would pick another backend or tune the service.
+_PICKED = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "RAWPROC_", "AWS_")
+
+
+class StackError(RuntimeError):
+    """A piece of the stack could not be started; the message says which and why."""
+
+
+@dataclass
+class Stack:
+    """A running API server plus the workers a benchmark starts on it."""
+
+    base: str
+    token: str
+    env: dict[str, str]
+    workdir: Path
+    decode_queue: str
+    redis_url: str
+    api: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def session(self) -> requests.Session:
+        """An HTTP session authenticated as the benchmark user."""
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {self.token}"
+        return session
+
+    def start_workers(self, count: int, *, concurrency: int = 1) -> list[subprocess.Popen[bytes]]:
+        """Start ``count`` Celery worker processes (prefork, ``concurrency`` children each)
+        and wait until each has connected to the broker."""
+        started = []
+        for _ in range(count):
+            index = len(self.workers)
+            log = self.workdir / f"worker-{index}.log"
+            hostname = f"bench{index}-{uuid.uuid4().hex[:6]}@%h"
+            with log.open("ab") as out:
+                process = subprocess.Popen(
+                    [
+                        sys.executable, "-m", "celery", "-A", "config", "worker",
+                        "--pool", "prefork", "--concurrency", str(concurrency),
+                        "--loglevel", "INFO", "--hostname", hostname,
+                        "--without-gossip", "--without-mingle", "--without-heartbeat",
+                    ],
+                    env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True, cwd=self.workdir,
+                )  # fmt: skip
+            self.workers.append(process)
+            started.append(process)
+        for process in started:
+            _wait_for_log(process, self.workdir / f"worker-{self.workers.index(process)}.log")
+        return started
+
+    def stop_workers(self) -> None:
+        """Warm shutdown of every worker (SIGTERM), killing what outlives the timeout."""
+        workers, self.workers = self.workers, []
+        for process in workers:
+            _stop(process)
+
+    def queue_length(self) -> int:
+        """Messages waiting in the decode queue (not those a worker holds)."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            return int(client.llen(self.decode_queue))
+        finally:
+            client.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of every log in the work folder, to explain a failure."""
+        parts = []
+        for log in sorted(self.workdir.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name}\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+
+def _wait_for_log(process: subprocess.Popen[bytes], log: Path) -> None:
+    """A Celery worker prints ``ready.`` once it consumes; fail early if it dies first."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"worker exited with {process.returncode}:\n{_tail(log)}")
+        if log.is_file() and " ready." in log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise StackError(f"worker did not become ready in {START_TIMEOUT:.0f} s:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {log})"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process, then SIGKILL its process group (its own children) when it is done."""
+    if process.poll() is None:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_TIMEOUT)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@contextlib.contextmanager
+def _database(server_url: str, prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own on ``server_url``'s server, dropped afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        raise StackError(f"cannot create a database on {server_url}: {exc}") from exc
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _require(name: str, url: str, default_port: int) -> None:
+    parts = urlsplit(url)
+    if not port_answers(parts.hostname or "127.0.0.1", parts.port or default_port):
+        raise StackError(f"{name} does not answer at {url}; start it or set its URL variable")
+
+
+def _wait_healthy(base: str, api: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise StackError(f"API server exited with {api.returncode}:\n{_tail(log)}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{base}/api/health/", timeout=10).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise StackError(f"API server not healthy after {START_TIMEOUT:.0f} s:\n{_tail(log)}")
+
+
+@contextlib.contextmanager
+def running_stack(
+    *, web_workers: int = 2, threads: int = 4, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Stack]:
+    """Start PostgreSQL database, queues, SeaweedFS and the API server; no workers yet.
+
+    ``DATABASE_URL`` and ``REDIS_URL`` from the caller's environment name the servers
+    (default: the local ones); everything else of the caller's service settings is ignored,
+    apart from ``extra_env`` (e.g. ``RAWPROC_WORKER_MAX_MEMORY_KB``).
+    """
+    server_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    _require("PostgreSQL", server_url, 5432)
+    _require("Redis", redis_url, 6379)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    with (
+        tempfile.TemporaryDirectory(prefix="rawproc-bench-") as tmp,
+        _database(server_url, "rawproc_bench") as database_url,
+    ):
+        workdir = Path(tmp)
+        seaweedfs = SeaweedFS(workdir / "seaweedfs")
+        seaweedfs.start()
+        try:
+            env = _service_env(workdir, database_url, redis_url, prefix, seaweedfs, extra_env)
+            token = subprocess.run(
+                [sys.executable, "-m", "rawproc.cli", "token", BENCH_USER],
+                env=env, check=True, capture_output=True, text=True, cwd=workdir,
+            ).stdout.strip()  # fmt: skip
+            (port,) = free_ports(1)
+            log = workdir / "api.log"
+            with log.open("wb") as out:
+                api = subprocess.Popen(
+                    [
+                        sys.executable, "-m", "gunicorn", "config.wsgi:application",
+                        "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers),
+                        "--worker-class", "gthread", "--threads", str(threads),
+                        "--timeout", "300", "--graceful-timeout", "10",
+                    ],
+                    env=env, stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True, cwd=workdir,
+                )  # fmt: skip
+            stack = Stack(
+                base=f"http://127.0.0.1:{port}",
+                token=token,
+                env=env,
+                workdir=workdir,
+                decode_queue=env["RAWPROC_DECODE_QUEUE"],
+                redis_url=redis_url,
+                api=api,
+            )
+            try:
+                _wait_healthy(stack.base, api, log)
+                yield stack
+            finally:
+                stack.stop_workers()
+                _stop(api)
+                _purge_queues(redis_url, prefix)
+        finally:
+            seaweedfs.stop()
+
+
+def _service_env(
+    workdir: Path,
+    database_url: str,
+    redis_url: str,
+    prefix: str,
+    seaweedfs: SeaweedFS,
+    extra: Mapping[str, str] | None,
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_PICKED)}
+    # The project root on the path: the children run from the work folder (no stray .env).
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
+    )
+    env.update(
+        {
+            "RAWPROC_DATA_DIR": str(workdir / "data"),
+            "RAWPROC_LOG_LEVEL": "WARNING",
+            "SECRET_KEY": uuid.uuid4().hex * 2,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "RAWPROC_DEFAULT_QUEUE": prefix,
+            "RAWPROC_DECODE_QUEUE": f"{prefix}.decode",
+            "AWS_BUCKET_NAME": seaweedfs.create_bucket("bench"),
+            "AWS_ACCESS_KEY_ID": seaweedfs.access_key,
+            "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_key,
+            "AWS_S3_ENDPOINT_URL": seaweedfs.endpoint_url,
+            "AWS_S3_REGION_NAME": seaweedfs.region,
+            "AWS_S3_ADDRESSING_STYLE": "path",
+            **(extra or {}),
+        }
+    )
+    return env
+
+
+def _purge_queues(redis_url: str, prefix: str) -> None:
+    """Remove this run's queues and Kombu bindings from the shared Redis."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys: list[Any] = [*client.scan_iter(f"{prefix}*"), *client.scan_iter(f"*{prefix}*")]
+        if keys:
+            client.delete(*set(keys))
+    finally:
+        client.close()

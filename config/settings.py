@@ -202,6 +202,11 @@ RAWPROC_TASK_HARD_TIME_LIMIT = env.int("RAWPROC_TASK_HARD_TIME_LIMIT", default=3
 RAWPROC_TASK_MAX_RETRIES = env.int("RAWPROC_TASK_MAX_RETRIES", default=5)
 RAWPROC_RETRY_BACKOFF_MAX = env.int("RAWPROC_RETRY_BACKOFF_MAX", default=120)
 RAWPROC_MAX_CRASHES = env.int("RAWPROC_MAX_CRASHES", default=3)
+# Test-only: a worker aborts, as a native decoder crash would, on a file whose first
+# 64 KiB contain this text. Never set in production.
+RAWPROC_TEST_CRASH_MARKER: bytes | None = (
+    env.str("RAWPROC_TEST_CRASH_MARKER", default="").encode() or None
+)
 RAWPROC_STALE_QUEUED_SECONDS = env.int("RAWPROC_STALE_QUEUED_SECONDS", default=600)
 RAWPROC_STALE_SWEEP_SECONDS = env.int("RAWPROC_STALE_SWEEP_SECONDS", default=60)
 RAWPROC_DECODE_QUEUE = env.str("RAWPROC_DECODE_QUEUE", default="rawproc.decode")
@@ -217,6 +222,8 @@ if CELERY_BROKER_URL:
             "RAWPROC_VISIBILITY_TIMEOUT",
             default=max(RAWPROC_TASK_HARD_TIME_LIMIT, RAWPROC_RETRY_BACKOFF_MAX) + 60,
         ),
+        # Redis: the overdue-message scan runs on every Nth check (about every N * 10 s).
+        "unacked_restore_throttle": env.int("RAWPROC_UNACKED_RESTORE_THROTTLE", default=10),
     }
 else:
     CELERY_BROKER_URL = "filesystem://"
@@ -255,6 +262,19 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- API ------------------------------------------------------------------------------
+# Throttling counts live in the cache: shared through Redis when there is one, so every API
+# process sees the same counts; per process otherwise (the single-machine setup).
+_redis_cache_url = env.str("RAWPROC_CACHE_URL", default="") or env.str("REDIS_URL", default="")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_cache_url}
+        if _redis_cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# Uploads per user (multipart uploads and direct-upload requests together), DRF rate syntax
+# ("120/min", "2000/day"); empty turns the limit off.
+RAWPROC_UPLOAD_RATE = env.str("RAWPROC_UPLOAD_RATE", default="120/min") or None
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -266,6 +286,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rawproc.api.pagination.AssetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {"uploads": RAWPROC_UPLOAD_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "raw-processor API",
@@ -282,11 +303,22 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("RAWPROC_LOG_LEVEL", default="INFO")},
 }
 
-# --- Production hardening (active when DEBUG is off) --------------------------------
+# --- Production hardening ------------------------------------------------------------
+# HTTPS-only settings are on by default once the site is served under a real host name
+# (any ALLOWED_HOSTS entry beyond loopback) and DEBUG is off; the single-machine setup on
+# 127.0.0.1 speaks plain HTTP. RAWPROC_HTTPS overrides the guess either way.
+_LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
+RAWPROC_HTTPS = env.bool(
+    "RAWPROC_HTTPS", default=not DEBUG and any(h not in _LOOPBACK for h in ALLOWED_HOSTS)
+)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("RAWPROC_SSL_REDIRECT", default=False)
-SESSION_COOKIE_SECURE = env.bool("RAWPROC_SECURE_COOKIES", default=False)
+SECURE_SSL_REDIRECT = env.bool("RAWPROC_SSL_REDIRECT", default=RAWPROC_HTTPS)
+# The load balancer's plain-HTTP health probe must not be redirected.
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+SESSION_COOKIE_SECURE = env.bool("RAWPROC_SECURE_COOKIES", default=RAWPROC_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env.int("RAWPROC_HSTS_SECONDS", default=0)
+SECURE_HSTS_SECONDS = env.int("RAWPROC_HSTS_SECONDS", default=31_536_000 if RAWPROC_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("RAWPROC_HSTS_SUBDOMAINS", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

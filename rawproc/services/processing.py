@@ -16,6 +16,7 @@ time counts as a crash, and after ``RAWPROC_MAX_CRASHES`` the asset fails with
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 import uuid
@@ -46,6 +47,8 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 # Time a run may stay in ``processing`` beyond the hard limit before it is presumed dead.
 STALE_GRACE_SECONDS = 60
 SWEEP_BATCH = 500
+# Bytes searched for ``RAWPROC_TEST_CRASH_MARKER`` (a test-only hook).
+CRASH_MARKER_WINDOW = 64 * 1024
 
 
 def engine_options() -> EngineOptions:
@@ -248,6 +251,11 @@ def decode(
 ) -> ProcessResult:
     """The native decode, in the worker's process. Celery's prefork pool runs each task in a
     child process, so a crash here kills one child and one delivery, never the worker."""
+    marker = settings.RAWPROC_TEST_CRASH_MARKER
+    if marker is not None:
+        with open(path, "rb") as fh:
+            if marker in fh.read(CRASH_MARKER_WINDOW):
+                os.abort()  # what a segfault in LibRaw does to the process
     return process_raw(path, specs, options, name=name)
 
 

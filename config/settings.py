@@ -267,7 +267,12 @@ CELERY_BEAT_SCHEDULE = {
 _redis_cache_url = env.str("RAWPROC_CACHE_URL", default="") or env.str("REDIS_URL", default="")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_cache_url}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_cache_url,
+            # Keyed by database: deployments sharing one Redis never mix their counts.
+            "KEY_PREFIX": f"rawproc:{DATABASES['default']['NAME']}",
+        }
         if _redis_cache_url
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -286,7 +291,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rawproc.api.pagination.AssetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_RATES": {"uploads": RAWPROC_UPLOAD_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "raw-processor API",

@@ -34,6 +34,7 @@ from rawproc.api.serializers import (
     original_link,
     variant_link,
 )
+from rawproc.api.throttles import UploadRateThrottle
 from rawproc.models import Asset
 from rawproc.selectors import asset_get, asset_list, variant_get
 from rawproc.services.assets import asset_create, asset_delete, check_upload_size
@@ -57,6 +58,9 @@ ERRORS = {
         503: "Object storage unavailable.",
     }.items()
 }
+THROTTLED = {
+    429: OpenApiResponse(ErrorOutputSerializer, description="Too many uploads; see Retry-After.")
+}
 EXPIRES_IN = OpenApiParameter(
     "expires_in", OpenApiTypes.INT, description="Lifetime of signed URLs in seconds (capped)."
 )
@@ -71,6 +75,7 @@ def asset_response(request: Request, asset: Asset, code: int) -> Response:
 
 class AssetListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UploadRateThrottle]
 
     @extend_schema(
         parameters=[AssetListFilterSerializer, ExpiryInputSerializer],
@@ -92,6 +97,7 @@ class AssetListCreateApi(APIView):
             202: OpenApiResponse(AssetOutputSerializer, description="Stored and queued."),
             200: OpenApiResponse(AssetOutputSerializer, description="Same bytes already uploaded."),
             **ERRORS,
+            **THROTTLED,
         },
     )
     def post(self, request: Request) -> Response:
@@ -108,10 +114,11 @@ class AssetListCreateApi(APIView):
 
 class UploadCreateApi(APIView):
     parser_classes = [JSONParser]
+    throttle_classes = [UploadRateThrottle]
 
     @extend_schema(
         request=UploadCreateInputSerializer,
-        responses={201: UploadCreateOutputSerializer, **ERRORS},
+        responses={201: UploadCreateOutputSerializer, **ERRORS, **THROTTLED},
     )
     def post(self, request: Request) -> Response:
         body = UploadCreateInputSerializer(data=request.data)

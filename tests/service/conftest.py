@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -74,6 +75,12 @@ def _file_storage(settings: Any, tmp_path: Path) -> Path:
     location = tmp_path / "media"
     _use_storage(settings, file_storage_settings(location))
     return location
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts() -> None:
+    """Upload throttling counts per user id, and test databases reuse ids: start from zero."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -49,7 +49,8 @@ class AssetUploadInputSerializer(serializers.Serializer):
 
 class UploadCreateInputSerializer(serializers.Serializer):
     filename = serializers.CharField(max_length=1024)
-    size = serializers.IntegerField(min_value=1, help_text="Exact size of the file in bytes.")
+    # 0 passes here so the service answers with its own ``empty_file`` code.
+    size = serializers.IntegerField(min_value=0, help_text="Exact size of the file in bytes.")
     content_type = serializers.CharField(
         max_length=100, required=False, default="application/octet-stream"
     )

@@ -166,7 +166,7 @@ def open_raw(src: Source, *, name: str | None = None) -> RawFile:
         raise UnsupportedFormat(label, "the file is empty")
     family = sniff_format(head)
     if family is None:
-        raise UnsupportedFormat(label, f"not a camera RAW file ({_describe(head)})")
+        raise UnsupportedFormat(label, f"not a camera RAW file ({describe_content(head)})")
     libraw = None
     error = None
     try:
@@ -189,7 +189,7 @@ def _libraw_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _describe(head: bytes) -> str:
+def describe_content(head: bytes) -> str:
     """Name common non-RAW content so the error tells the user what they sent."""
     if head.startswith(b"\xff\xd8\xff"):
         return "it is a JPEG image"

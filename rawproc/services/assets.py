@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from rawproc import storage
-from rawproc.imaging.rawfile import sniff_format
+from rawproc.imaging.rawfile import describe_content, sniff_format
 from rawproc.models import Asset
 from rawproc.services.errors import EmptyUpload, UnsupportedUpload, UploadTooLarge
 from rawproc.services.processing import asset_enqueue
@@ -57,7 +57,7 @@ def raw_family(head: bytes, filename: str) -> str:
     """The RAW family from a file's first bytes; ``UnsupportedUpload`` when it is not RAW."""
     family = sniff_format(head)
     if family is None:
-        raise UnsupportedUpload(f"{filename}: not a camera RAW file.")
+        raise UnsupportedUpload(f"{filename}: not a camera RAW file ({describe_content(head)}).")
     return family
 
 

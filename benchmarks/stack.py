@@ -63,6 +63,7 @@ class Stack:
     decode_queue: str
     redis_url: str
     api: subprocess.Popen[bytes]
+    seaweedfs: SeaweedFS
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def session(self) -> requests.Session:
@@ -71,9 +72,21 @@ class Stack:
         session.headers["Authorization"] = f"Token {self.token}"
         return session
 
-    def start_workers(self, count: int, *, concurrency: int = 1) -> list[subprocess.Popen[bytes]]:
+    def start_workers(
+        self,
+        count: int,
+        *,
+        concurrency: int = 1,
+        app: str = "config",
+        beat: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> list[subprocess.Popen[bytes]]:
         """Start ``count`` Celery worker processes (prefork, ``concurrency`` children each)
-        and wait until each has connected to the broker."""
+        and wait until each has connected to the broker.
+
+        ``app`` names the Celery application module (the fault tests wrap it), ``beat`` runs
+        the periodic stale sweep in the worker, ``env`` adds settings for these workers only.
+        """
         started = []
         for _ in range(count):
             index = len(self.workers)
@@ -82,12 +95,13 @@ class Stack:
             with log.open("ab") as out:
                 process = subprocess.Popen(
                     [
-                        sys.executable, "-m", "celery", "-A", "config", "worker",
+                        sys.executable, "-m", "celery", "-A", app, "worker",
+                        *(["--beat"] if beat else []),
                         "--pool", "prefork", "--concurrency", str(concurrency),
                         "--loglevel", "INFO", "--hostname", hostname,
                         "--without-gossip", "--without-mingle", "--without-heartbeat",
                     ],
-                    env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                    env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
                     start_new_session=True, cwd=self.workdir,
                 )  # fmt: skip
             self.workers.append(process)
@@ -189,16 +203,21 @@ def _wait_healthy(base: str, api: subprocess.Popen[bytes], log: Path) -> None:
 
 @contextlib.contextmanager
 def running_stack(
-    *, web_workers: int = 2, threads: int = 4, extra_env: Mapping[str, str] | None = None
+    *,
+    web_workers: int = 2,
+    threads: int = 4,
+    extra_env: Mapping[str, str] | None = None,
+    redis_url: str | None = None,
 ) -> Iterator[Stack]:
     """Start PostgreSQL database, queues, SeaweedFS and the API server; no workers yet.
 
     ``DATABASE_URL`` and ``REDIS_URL`` from the caller's environment name the servers
-    (default: the local ones); everything else of the caller's service settings is ignored,
-    apart from ``extra_env`` (e.g. ``RAWPROC_WORKER_MAX_MEMORY_KB``).
+    (default: the local ones; ``redis_url`` picks another Redis, e.g. one a test restarts);
+    everything else of the caller's service settings is ignored, apart from ``extra_env``
+    (e.g. ``RAWPROC_WORKER_MAX_MEMORY_KB``).
     """
     server_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    redis_url = redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     _require("PostgreSQL", server_url, 5432)
     _require("Redis", redis_url, 6379)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -236,6 +255,7 @@ def running_stack(
                 decode_queue=env["RAWPROC_DECODE_QUEUE"],
                 redis_url=redis_url,
                 api=api,
+                seaweedfs=seaweedfs,
             )
             try:
                 _wait_healthy(stack.base, api, log)

@@ -305,3 +305,51 @@ def redis_url() -> str:
     finally:
         client.close()
     return url
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free loopback port, with AOF persistence as production
+    runs it, that a test may stop and start again (same port, same data).
+
+    For fault tests only: the shared Redis of the machine must never be restarted.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceUnavailable(
+                "redis-server not found; install Redis (apt-get install redis-server)"
+            )
+        (self.port,) = free_ports(1)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._args = [
+            binary,
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(data_dir)),
+            *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
+            *("--logfile", str(data_dir / "redis.log")),
+        ]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = SERVICE_CHECK_TIMEOUT) -> None:
+        self._process = subprocess.Popen(
+            self._args, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while not port_answers("127.0.0.1", self.port, timeout=0.2):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise ServiceUnavailable(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM: Redis writes its append-only file and exits, as on a planned restart."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)

@@ -39,6 +39,8 @@ SOURCE_FULL = "full_demosaic"
 # A preview whose aspect differs more than this from the sensor's is cropped or
 # letterboxed and would not show the same picture.
 _ASPECT_TOLERANCE = 0.02
+# Rows at the end of the sensor data examined for signs of a truncated file.
+_CUT_OFF_ROWS = 4
 
 
 @dataclass(frozen=True)
@@ -222,11 +224,15 @@ class _Job:
         if sized and not self.options.force_sensor:
             with self.timer("find_preview"):
                 self.preview = self._matching_preview(max(sized))
+        # The preview serves only if it serves every sized rendition: once one of them needs
+        # the sensor, all come from that one decode, so they look alike.
+        preview = self.preview
+        preview_serves = bool(sized) and preview is not None and preview.long_edge >= max(sized)
         chosen: dict[RenditionSpec, str] = {}
         for spec, target in targets.items():
             if spec.is_full:
                 chosen[spec] = SOURCE_FULL
-            elif self.preview is not None and self.preview.long_edge >= target:
+            elif preview_serves:
                 chosen[spec] = SOURCE_PREVIEW
             elif target <= long_edge // 2:
                 chosen[spec] = SOURCE_HALF
@@ -255,6 +261,9 @@ class _Job:
         libraw = self.raw.libraw
         assert libraw is not None
         with self.timer(stage):
+            # Checked before rendering: rendering changes LibRaw's copy of the sensor data.
+            if _sensor_data_cut_off(libraw):
+                raise CorruptFile(self.raw.name, "sensor data is cut off (the file is truncated)")
             try:
                 rgb = libraw.postprocess(
                     half_size=half_size,
@@ -327,6 +336,25 @@ class _Job:
         return out
 
 
+def _sensor_data_cut_off(libraw: Any) -> bool:
+    """Whether the sensor data ends early, which LibRaw does not report as an error.
+
+    LibRaw fills the rows it could not read by repeating the last row it read (a real
+    sensor never gives two bit-identical rows that are not uniform), or leaves them at 0 (a
+    real pixel never reads 0 when the black level is above it).
+    """
+    try:
+        raw = libraw.raw_image_visible
+    except rawpy.LibRawError:
+        return False
+    if raw is None or raw.ndim != 2 or raw.shape[0] < 8:
+        return False
+    tail = raw[-min(_CUT_OFF_ROWS, raw.shape[0] // 4) :]
+    if (tail == tail[0]).all() and tail[0].min() != tail[0].max():
+        return True
+    return not tail.any() and min(libraw.black_level_per_channel) > 0
+
+
 def _targets(specs: Sequence[RenditionSpec], long_edge: int) -> dict[RenditionSpec, int]:
     """The long edge each spec gets from a source of ``long_edge`` pixels: never upscaled."""
     return {s: long_edge if s.size is None else min(s.size, long_edge) for s in specs}
@@ -339,4 +367,6 @@ def _fit(image: Image.Image, long_edge: int) -> Image.Image:
         return image
     scale = long_edge / current
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    # Box-reduce to within twice the target, then bicubic: as sharp as Lanczos for
+    # downscaling, at a fraction of the cost on a 24 MP source.
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)

@@ -87,9 +87,11 @@ class Stack:
         ``app`` names the Celery application module (the fault tests wrap it), ``beat`` runs
         the periodic stale sweep in the worker, ``env`` adds settings for these workers only.
         """
-        started = []
+        started: list[tuple[subprocess.Popen[bytes], Path]] = []
         for _ in range(count):
-            index = len(self.workers)
+            # Numbered over the whole run: a restarted worker must not find its
+            # predecessor's "ready." line in the log it waits on.
+            index = len(list(self.workdir.glob("worker-*.log")))
             log = self.workdir / f"worker-{index}.log"
             hostname = f"bench{index}-{uuid.uuid4().hex[:6]}@%h"
             with log.open("ab") as out:
@@ -105,10 +107,10 @@ class Stack:
                     start_new_session=True, cwd=self.workdir,
                 )  # fmt: skip
             self.workers.append(process)
-            started.append(process)
-        for process in started:
-            _wait_for_log(process, self.workdir / f"worker-{self.workers.index(process)}.log")
-        return started
+            started.append((process, log))
+        for process, log in started:
+            _wait_for_log(process, log)
+        return [process for process, _ in started]
 
     def stop_workers(self) -> None:
         """Warm shutdown of every worker (SIGTERM), killing what outlives the timeout."""

@@ -28,7 +28,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rawproc.imaging.specs import Format
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -69,7 +72,7 @@ def save_resized(image: Any, *, full: bool) -> None:
 
 
 def engine_pipeline(
-    path: Path, *, force_sensor: bool, full: bool, fmt: str = "jpeg"
+    path: Path, *, force_sensor: bool, full: bool, fmt: Format = "jpeg"
 ) -> Measurement:
     """``process_raw`` with the default thumbnail and preview (plus full), all in ``fmt``."""
     from rawproc.imaging import BUILTIN, DEFAULT_SPECS, EngineOptions, process_raw
@@ -351,9 +354,13 @@ def replace_section(document: str, key: str, section: str) -> str:
 
 
 def save_result(name: str, data: Mapping[str, Any]) -> None:
-    """Keep raw figures (``benchmarks/.work/NAME.json``) for another script to build on."""
+    """Keep raw figures (``benchmarks/.work/NAME.json``) for another script to build on.
+
+    A ``measured`` entry says when and at which commit, for whoever reuses them.
+    """
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    (WORK_DIR / f"{name}.json").write_text(json.dumps(data, indent=1))
+    stamped = {**data, "measured": f"{dt.date.today().isoformat()}{source_revision()}"}
+    (WORK_DIR / f"{name}.json").write_text(json.dumps(stamped, indent=1))
 
 
 def load_result(name: str) -> dict[str, Any] | None:

@@ -227,12 +227,13 @@ def assign_output_names(paths: Sequence[Path]) -> list[str]:
     """One output folder name per input: the file's stem, then ``stem-2``, ``stem-3``...
 
     Names are compared case-insensitively so the outputs do not collide on
-    case-insensitive file systems either.
+    case-insensitive file systems either. A stem of only dots (``...NEF`` gives ``..``)
+    would name a folder outside OUTDIR, so its dots become underscores.
     """
     taken: set[str] = set()
     names: list[str] = []
     for path in paths:
-        stem = path.stem or path.name
+        stem = path.stem if path.stem.strip(".") else path.name.replace(".", "_")
         candidate, n = stem, 1
         while candidate.casefold() in taken:
             n += 1

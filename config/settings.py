@@ -322,7 +322,15 @@ SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
 SESSION_COOKIE_SECURE = env.bool("RAWPROC_SECURE_COOKIES", default=RAWPROC_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("RAWPROC_HSTS_SECONDS", default=31_536_000 if RAWPROC_HTTPS else 0)
+# Both bind every subdomain of the site's domain to HTTPS (preload: for years), so they are
+# the operator's decision, off by default; the deploy check's reminders of them are silenced
+# until they are turned on.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("RAWPROC_HSTS_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("RAWPROC_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [
+    *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+    *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

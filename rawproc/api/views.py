@@ -76,6 +76,8 @@ def asset_response(request: Request, asset: Asset, code: int) -> Response:
 class AssetListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_classes = [UploadRateThrottle]
+    # Declared on the view so the schema describes the paginated envelope of the list.
+    pagination_class = AssetPagination
 
     @extend_schema(
         parameters=[AssetListFilterSerializer, ExpiryInputSerializer],
@@ -85,7 +87,7 @@ class AssetListCreateApi(APIView):
         filters = AssetListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         assets = asset_list(owner=request.user, filters=filters.validated_data)
-        paginator = AssetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(assets, request, view=self)
         context = {"request": request, "expires_in": expiry_from(request.query_params)}
         data = AssetOutputSerializer(page, many=True, context=context).data

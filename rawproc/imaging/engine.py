@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import rawpy
-from PIL import Image
+from PIL import Image, ImageCms
 
 from .encode import encode
 from .errors import CorruptFile, ImageTooLarge
@@ -39,6 +39,15 @@ SOURCE_FULL = "full_demosaic"
 # A preview whose aspect differs more than this from the sensor's is cropped or
 # letterboxed and would not show the same picture.
 _ASPECT_TOLERANCE = 0.02
+# What Pillow raises on a damaged JPEG (truncated, bad markers, broken ICC profile).
+_PILLOW_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    Image.DecompressionBombError,
+    ImageCms.PyCMSError,
+)
 # Rows at the end of the sensor data examined for signs of a truncated file.
 _CUT_OFF_ROWS = 4
 
@@ -281,7 +290,12 @@ class _Job:
 
     def _decode_preview(self, preview: EmbeddedPreview, target: int | None) -> Image.Image:
         with self.timer("decode_preview"):
-            image = decode_preview(preview, target)
+            try:
+                image = decode_preview(preview, target)
+            except _PILLOW_ERRORS as exc:  # its header was fine, its data is not
+                raise CorruptFile(
+                    self.raw.name, f"embedded preview cannot be decoded: {exc}"
+                ) from exc
             if preview_needs_rotation(
                 preview_size=(preview.width, preview.height),
                 sensor_size=self.sensor_size,

@@ -424,8 +424,13 @@ def exif_to_json(tags: dict[str, Any]) -> dict[str, Any]:
     ``MAX_EXIF_VALUE_LEN`` are dropped.
     """
     out: dict[str, Any] = {}
-    for key, value in convert_types(tags).items():
-        if isinstance(value, bytes) and getattr(tags[key], "field_type", None) is FieldType.ASCII:
+    for key, tag in tags.items():
+        try:  # one tag at a time: exifread's conversion raises on some garbled values
+            value = convert_types({key: tag})[key]
+        except Exception as exc:
+            log.debug("exifread cannot convert %s: %r", key, exc)
+            continue
+        if isinstance(value, bytes) and getattr(tag, "field_type", None) is FieldType.ASCII:
             value = value.decode("latin-1")
         cleaned = _json_safe(value)
         if cleaned is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import rawpy
 from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from .rawfile import Buffer, RawFile
 
@@ -69,7 +70,7 @@ def _probe(data: bytes, max_pixels: int) -> EmbeddedPreview | None:
     try:
         with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
             width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, DecompressionBombError):
         return None
     if min(width, height) < _MIN_PREVIEW_EDGE or width * height > max_pixels:
         return None
@@ -129,7 +130,7 @@ def _decodes(data: bytes) -> bool:
         with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
             img.draft("RGB", (img.width // 8, img.height // 8))
             img.load()
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, EOFError, DecompressionBombError):
         return False
     return True
 

@@ -1,0 +1,83 @@
+"""Fuzzing the engine with mutated real RAW files (a short, derandomised run).
+
+Each example mutates a seed file (byte flips, truncation, inserted or deleted chunks,
+rewritten TIFF directory fields; see ``tests/fixtures/mutate.py``) and runs ``open_raw``,
+``read_metadata`` and ``process_raw`` (thumbnail only) on it. The only allowed outcomes
+are a result or an ``ImagingError``. ``scripts/fuzz.py`` runs the same mutations for
+minutes, in a subprocess that may crash.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rawproc.imaging import BUILTIN, EngineOptions, ImagingError, process_raw, read_metadata
+from rawproc.imaging.rawfile import open_raw
+from tests.fixtures.dngmaker import make_dng
+from tests.fixtures.mutate import INTERESTING, KINDS, Mutation, apply_all, interesting_bytes
+from tests.samples import FIXTURES
+
+pytestmark = pytest.mark.timeout(300)
+
+SPECS = (BUILTIN["thumbnail"],)
+# Low enough that a mutated size field cannot make one example decode for long.
+OPTIONS = EngineOptions(max_pixels=30_000_000)
+SEEDS = sorted(p.name for p in (FIXTURES / "raw").iterdir())
+
+mutation = st.builds(
+    Mutation,
+    kind=st.sampled_from(KINDS),
+    position=st.one_of(st.integers(0, 4095), st.integers(0, 2**31)),
+    size=st.one_of(st.sampled_from((1, 2, 4)), st.integers(1, 256)),
+    payload=st.one_of(
+        st.builds(interesting_bytes, st.sampled_from(INTERESTING), st.just(4), st.booleans()),
+        st.binary(min_size=1, max_size=8),
+    ),
+)
+fuzz_settings = settings(
+    derandomize=True,
+    database=None,
+    deadline=timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def run_engine(data: bytes, name: str) -> None:
+    """The engine's paths on one input; anything but a result or an ImagingError escapes."""
+    try:
+        open_raw(io.BytesIO(data), name=name).close()
+        read_metadata(io.BytesIO(data), name=name)
+        result = process_raw(io.BytesIO(data), SPECS, OPTIONS, name=name)
+    except ImagingError as exc:
+        assert name in str(exc)
+        assert exc.code in ("unsupported_format", "corrupt_file", "image_too_large")
+        return
+    assert [r.spec for r in result.renditions] == list(SPECS)
+    assert all(r.data for r in result.renditions)
+
+
+def fuzz(seed: bytes, name: str, examples: int) -> None:
+    @settings(fuzz_settings, max_examples=examples)
+    @given(st.lists(mutation, min_size=1, max_size=3))
+    def check(mutations: list[Mutation]) -> None:
+        run_engine(apply_all(seed, mutations), name)
+
+    check()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fuzz_real_fixture(seed: str) -> None:
+    fuzz((FIXTURES / "raw" / seed).read_bytes(), seed, examples=20)
+
+
+@pytest.mark.parametrize("preview", ["sensor", "none"])
+def test_fuzz_decodable_dng(tmp_path: Path, preview: str) -> None:
+    """A file LibRaw fully decodes, so mutations reach the sensor decoding too."""
+    data = make_dng(tmp_path / "seed.dng", width=240, height=160, preview=preview).read_bytes()
+    fuzz(data, "seed.dng", examples=60)

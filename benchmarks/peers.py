@@ -22,6 +22,7 @@ import argparse
 import io
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -83,18 +84,22 @@ FLASHRAW: Modules = ("flashraw", "numpy", "PIL.Image")
 # --- peer pipelines, run inside a fresh child process ------------------------------------
 
 
-def _run_tool(command: Sequence[str], what: str) -> str:
-    """Run a command-line peer; its failure is the measurement's failure, with its words."""
+def _run_tool(command: Sequence[str], what: str, reason: str = "") -> None:
+    """Run a command-line peer; its failure is the measurement's failure, in its words.
+
+    The reported line is the first that contains ``reason`` (a tool's telling phrase),
+    else the last line of its error output.
+    """
     try:
-        proc = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=TOOL_TIMEOUT_S
-        )
+        proc = subprocess.run(command, capture_output=True, check=False, timeout=TOOL_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise SystemExit(f"{what} timed out after {exc.timeout:.0f} s") from exc
     if proc.returncode != 0:
-        words = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
+        output = (proc.stderr or proc.stdout).decode(errors="replace").strip() or "no output"
+        lines = output.splitlines()
+        telling = [line for line in lines if reason and reason in line]
+        words = re.sub(r"^.*, line \d+: ", "", (telling or lines)[-1])  # drop C++ call sites
         raise SystemExit(f"{what} exited with {proc.returncode}: {words}")
-    return proc.stdout
 
 
 def _dcraw_emu(path: Path, *, full: bool) -> Measurement:
@@ -139,6 +144,7 @@ def _darktable(path: Path, full: bool) -> Measurement:
                 f"plugins/imageio/format/jpeg/quality={NEWCOMER_QUALITY}",
             ],
             "darktable-cli",
+            reason="not supported",
         )
         with Image.open(out) as image:
             image.load()
@@ -500,7 +506,7 @@ def _cell(summary: Summary | None) -> str:
     if summary is None:
         return NA
     if not summary.ok:
-        return f"fails: {summary.error}"
+        return "fails (below)"
     return f"{summary.ms / 1000:.2f} s, {summary.peak_mb:.0f} MB"
 
 
@@ -514,6 +520,23 @@ def cost_table(run: Run, task: str, fmt: str = "jpeg") -> str:
             f"| {path.name} | {run.megapixels[path.name]:.1f} | " + " | ".join(cells) + " |"
         )
     return "\n".join(rows)
+
+
+def failures(run: Run) -> str:
+    """Each pipeline that failed on a file, with the reason the peer gave."""
+    by_error: dict[tuple[str, str], list[str]] = {}
+    for path in run.files:
+        for pipeline in run.pipelines:
+            summary = run.get(path, pipeline.key)
+            if summary is not None and summary.error is not None:
+                label = f"{pipeline.label} ({pipeline.task}, {pipeline.fmt})"
+                by_error.setdefault((label, summary.error), []).append(path.name)
+    if not by_error:
+        return ""
+    lines = [
+        f"- {label} on {', '.join(names)}: {error}" for (label, error), names in by_error.items()
+    ]
+    return "Failures (the peer's own words):\n\n" + "\n".join(lines) + "\n"
 
 
 def format_table(run: Run) -> str:
@@ -899,7 +922,8 @@ second table, the full-resolution JPEG too); JPEG quality {NEWCOMER_QUALITY} thr
 ### With the full-resolution rendition (JPEG)
 
 {cost_table(run, "full")}
-""",
+
+{failures(run)}""",
     ]
     if any(p.fmt != "jpeg" for p in run.pipelines):
         parts.append(

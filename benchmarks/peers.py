@@ -950,11 +950,16 @@ data, full resolution no slower, peak memory at most 60%.
 ![Time per file against megapixels]({relative_plot})
 
 Time per megapixel at each size, a least-squares fit `ms = fixed + slope x MP` over the
-three sizes, and its R² (1 = exactly linear):
+three sizes, and its R² (1 = exactly linear). Pipelines that decode the embedded preview
+do work that hardly depends on the sensor size, so their slope is near 0 and R² says
+nothing; what matters for them is that time and memory stay flat.
 
 {growth_table(run)}
 
 ### Where the engine's time goes (JPEG, median ms per stage)
+
+From `ProcessResult.timings_ms`. When sensor data is rendered, "metadata" includes
+LibRaw's unpack of the raw data (read and decompressed once, then reused by the decode).
 
 {stage_table(run)}
 """

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rawproc.imaging import BUILTIN, CorruptFile, engine, metadata, process_raw, read_metadata
 from tests.fixtures.dngmaker import make_dng
 from tests.fixtures.mutate import (
     INTERESTING,
@@ -69,3 +71,36 @@ def test_fuzz_decodable_dng(tmp_path: Path, preview: str) -> None:
     """A file LibRaw fully decodes, so mutations reach the sensor decoding too."""
     data = make_dng(tmp_path / "seed.dng", width=240, height=160, preview=preview).read_bytes()
     fuzz(data, "seed.dng", examples=60)
+
+
+# --- what fuzzing found, pinned down independently of the examples drawn ----------------
+
+
+def test_undecodable_embedded_preview_is_a_corrupt_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preview whose header reads but whose data is cut: Pillow's OSError is typed."""
+    path = make_dng(tmp_path / "p.dng", width=240, height=160)
+
+    def truncated(*args: object) -> NoReturn:
+        raise OSError("image file is truncated (21 bytes not processed)")
+
+    monkeypatch.setattr(engine, "decode_preview", truncated)
+    with pytest.raises(CorruptFile, match=r"p\.dng: embedded preview cannot be decoded"):
+        process_raw(path, (BUILTIN["thumbnail"],))
+
+
+def test_one_unconvertible_exif_tag_does_not_lose_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = metadata.convert_types
+
+    def picky(tags: dict[str, Any]) -> dict[str, Any]:
+        if "Image Make" in tags:
+            raise TypeError("argument should be integer or bytes-like object, not 'str'")
+        return dict(real(tags))
+
+    monkeypatch.setattr(metadata, "convert_types", picky)
+    record = read_metadata(FIXTURES / "raw" / "nikon_d7100_truncated.nef")
+    assert "Image Make" not in record["exif"]
+    assert record["exif"]["Image Model"] == "NIKON D7100"

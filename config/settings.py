@@ -264,9 +264,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- API ------------------------------------------------------------------------------
-# Throttling counts live in the cache: shared through Redis when there is one, so every API
-# process sees the same counts; per process otherwise (the single-machine setup).
-_redis_cache_url = env.str("RAWPROC_CACHE_URL", default="") or env.str("REDIS_URL", default="")
+# Throttling counts live in the cache: in Redis when RAWPROC_CACHE_URL names one, so every
+# API process shares them; per process otherwise. Never the broker's Redis database: Django
+# clears a Redis cache with FLUSHDB, which would drop every queued message.
+_redis_cache_url = env.str("RAWPROC_CACHE_URL", default="")
 CACHES = {
     "default": (
         {

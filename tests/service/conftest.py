@@ -78,8 +78,10 @@ def _file_storage(settings: Any, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle_counts() -> None:
-    """Upload throttling counts per user id, and test databases reuse ids: start from zero."""
+def _fresh_throttle_counts(settings: Any) -> None:
+    """Upload throttling counts per user id, and test databases reuse ids: start from zero,
+    in a memory cache of the test's own (clearing a Redis cache would flush its database)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()
 
 

@@ -25,11 +25,13 @@ used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,7 @@ import requests
 from benchmarks.common import environment, load_average, load_note, write_sections
 from benchmarks.stack import Stack, running_stack
 from tests.samples import FIXTURES, samples_dir
+from tests.services import RedisServer
 
 # TIFF-based containers address their data by offsets from the start: bytes appended after
 # the end are never read, so they make a distinct file with the same picture.
@@ -76,6 +79,16 @@ class MemorySample:
     elapsed: float
     finished: int
     pool_rss_mb: dict[int, float]  # pool process pid -> resident MB
+
+
+@contextlib.contextmanager
+def private_redis(folder: Path) -> Iterator[str]:
+    server = RedisServer(folder)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def pick_files() -> list[Path]:
@@ -233,8 +246,15 @@ def main() -> int:
         "RAWPROC_UPLOAD_RATE": "",  # one benchmark user uploads everything
         "RAWPROC_LOG_LEVEL": "WARNING",
     }
-    with running_stack(web_workers=2, threads=4, extra_env=extra_env) as stack:
-        stack.start_workers(args.workers, concurrency=1)
+    # A Redis of its own (AOF on, as in production): the run never shares queues or keys.
+    with (
+        tempfile.TemporaryDirectory(prefix="rawproc-load-redis-") as redis_dir,
+        private_redis(Path(redis_dir)) as redis_url,
+        running_stack(web_workers=2, threads=4, extra_env=extra_env, redis_url=redis_url) as stack,
+    ):
+        # As deployed: one of the workers also runs beat (the stale sweep).
+        stack.start_workers(1, concurrency=1, beat=True)
+        stack.start_workers(args.workers - 1, concurrency=1)
         samples: list[MemorySample] = []
         polls, uploads, more = Timings(), Timings(), Timings()
         stop = threading.Event()
@@ -270,8 +290,8 @@ def main() -> int:
             f"`uv run python -m benchmarks.load --doc docs/reliability.md`: {args.uploads}"
             f" uploads of real RAW files by {args.clients} concurrent clients (threads of a"
             f" second process, over loopback), then {args.more} more, to `rawproc` on gunicorn"
-            f" (2 processes, 4 threads each), PostgreSQL, Redis and SeaweedFS, with"
-            f" {args.workers} Celery worker processes (concurrency 1 each,"
+            f" (2 processes, 4 threads each), PostgreSQL, Redis (AOF on) and SeaweedFS, with"
+            f" {args.workers} Celery worker processes (concurrency 1 each, one with beat,"
             f" `worker_max_memory_per_child` {args.max_memory_mb} MB). Files, each upload"
             f" made distinct by bytes appended after the end: "
             + ", ".join(f"`{p.name}`" for p in files)

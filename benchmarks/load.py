@@ -252,9 +252,9 @@ def main() -> int:
         private_redis(Path(redis_dir)) as redis_url,
         running_stack(web_workers=2, threads=4, extra_env=extra_env, redis_url=redis_url) as stack,
     ):
-        # As deployed: one of the workers also runs beat (the stale sweep).
-        stack.start_workers(1, concurrency=1, beat=True)
-        stack.start_workers(args.workers - 1, concurrency=1)
+        # No beat: its process would be counted with the pool's, and a stale sweep (600 s)
+        # comes after the stuck verdict (180 s without progress) anyway.
+        stack.start_workers(args.workers, concurrency=1)
         samples: list[MemorySample] = []
         polls, uploads, more = Timings(), Timings(), Timings()
         stop = threading.Event()
@@ -291,7 +291,7 @@ def main() -> int:
             f" uploads of real RAW files by {args.clients} concurrent clients (threads of a"
             f" second process, over loopback), then {args.more} more, to `rawproc` on gunicorn"
             f" (2 processes, 4 threads each), PostgreSQL, Redis (AOF on) and SeaweedFS, with"
-            f" {args.workers} Celery worker processes (concurrency 1 each, one with beat,"
+            f" {args.workers} Celery worker processes (concurrency 1 each,"
             f" `worker_max_memory_per_child` {args.max_memory_mb} MB). Files, each upload"
             f" made distinct by bytes appended after the end: "
             + ", ".join(f"`{p.name}`" for p in files)

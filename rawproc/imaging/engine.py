@@ -284,6 +284,8 @@ class _Job:
                 raise CorruptFile(self.raw.name, f"sensor data cannot be decoded: {exc}") from exc
             if not np.any(rgb):
                 raise CorruptFile(self.raw.name, "sensor data is missing (decodes to black)")
+            if rgb.ndim == 3 and rgb.shape[2] == 1:
+                rgb = np.repeat(rgb, 3, axis=2)  # a one-colour (monochrome) sensor
             # LibRaw's raw and working buffers go before Pillow copies the pixels.
             self.raw.close()
             return Image.fromarray(rgb)

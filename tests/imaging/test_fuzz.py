@@ -9,6 +9,7 @@ minutes, in a subprocess that may crash.
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -104,3 +105,18 @@ def test_one_unconvertible_exif_tag_does_not_lose_the_others(
     record = read_metadata(FIXTURES / "raw" / "nikon_d7100_truncated.nef")
     assert "Image Make" not in record["exif"]
     assert record["exif"]["Image Model"] == "NIKON D7100"
+
+
+def test_one_colour_sensor_render_becomes_rgb(tmp_path: Path) -> None:
+    """Found by scripts/fuzz.py: a rewritten SamplesPerPixel makes LibRaw render one colour
+    channel, which Pillow cannot take as it is."""
+    seed = make_dng(tmp_path / "seed.dng", width=240, height=160).read_bytes()
+    data = apply_all(
+        seed,
+        [
+            Mutation("field", 715, 4, bytes.fromhex("219e")),
+            Mutation("insert", 1004, 1, bytes.fromhex("de0e95a806bef7f7")),
+        ],
+    )
+    result = process_raw(io.BytesIO(data), (BUILTIN["thumbnail"],), name="mono.dng")
+    assert result.renditions[0].data

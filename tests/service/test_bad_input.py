@@ -25,10 +25,10 @@ from rest_framework.test import APIClient
 
 from rawproc import storage
 from rawproc.models import Asset, AssetStatus
-from rawproc.services.processing import asset_process
 from tests.fixtures.dngmaker import make_bomb_dng, make_dng
 from tests.samples import FIXTURES
 from tests.service.conftest import fetch
+from tests.service.test_api import process
 
 pytestmark = pytest.mark.django_db
 
@@ -84,16 +84,13 @@ def send(
         stored = APIClient().post(target["url"], {"file": SimpleUploadedFile("f", data)})
     else:  # S3: the storage service itself takes the form
         stored = requests.post(
-            target["url"], data=target["fields"], files={"file": ("f", data)}, timeout=30
+            target["url"],
+            data=target["fields"],
+            files={target["file_field"]: ("f", data)},
+            timeout=30,
         )
     assert stored.status_code in (200, 201, 204), stored.content
     return api.post(created.json()["complete_url"])
-
-
-def process(asset_id: str) -> Asset:
-    asset = Asset.objects.get(pk=asset_id)
-    asset_process(asset_id=asset_id, task_id=asset.task_id)
-    return Asset.objects.get(pk=asset_id)
 
 
 REFUSED: dict[str, tuple[str, bytes, int, str, str]] = {

@@ -54,6 +54,7 @@ from benchmarks.common import (
     environment,
     load_average,
     load_note,
+    load_result,
     save_result,
     write_sections,
 )
@@ -545,36 +546,44 @@ def plot_memory(result: dict[str, Any], path: Path) -> None:
     ax.plot(files, [s["main_mb"] + s["pool_mb"] for s in samples], label="worker total")
     ax.plot(files, [s["pool_mb"] for s in samples], label="pool process (runs the engine)")
     ax.plot(files, [s["main_mb"] for s in samples], label="worker main process")
+    for index, at in enumerate(range(MEMORY_LARGE_EVERY, result["files"] + 1, MEMORY_LARGE_EVERY)):
+        ax.axvline(
+            at, color="grey", alpha=0.2, label="a corpus file (8-24 MP)" if not index else None
+        )
     ax.set_xlabel("files processed")
     ax.set_ylabel("resident memory (MB)")
     ax.set_ylim(bottom=0)
     ax.set_title(f"One Celery worker (concurrency 1) across {result['files']} files")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower center", ncol=2, fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
 
 
-def memory_summary(result: dict[str, Any]) -> dict[str, float]:
-    """RSS once warmed up (10% of the files done) against the end and the maximum."""
-    samples = result["samples"]
-    total = [s["main_mb"] + s["pool_mb"] for s in samples]
-    warm_index = next((i for i, s in enumerate(samples) if s["files"] >= result["files"] / 10), 0)
-    return {
-        "warm_mb": total[warm_index],
-        "end_mb": total[-1],
-        "max_mb": max(total[warm_index:]),
-        "growth_mb": total[-1] - total[warm_index],
-    }
+def memory_quarters(result: dict[str, Any]) -> list[dict[str, float]]:
+    """Median RSS over each quarter of the run (by files processed): a leak climbs from
+    quarter to quarter, memory the allocator keeps for reuse levels off."""
+    total = result["files"]
+    quarters = []
+    for q in range(4):
+        low, high = q * total / 4, (q + 1) * total / 4
+        inside = [s for s in result["samples"] if low <= s["files"] < high] or result["samples"]
+        quarters.append(
+            {
+                "pool_mb": statistics.median(s["pool_mb"] for s in inside),
+                "total_mb": statistics.median(s["pool_mb"] + s["main_mb"] for s in inside),
+                "max_mb": max(s["pool_mb"] + s["main_mb"] for s in inside),
+            }
+        )
+    return quarters
 
 
-def report(results: dict[str, Any], inputs: str, plan: Plan, load: str) -> str:
+def report(results: dict[str, Any]) -> str:
     done = {k: [Done(**d) for d in results[k]["done"]] for k in ("t1", "t2", "burst")}
     empty = [Done(**d) for d in results["empty"]]
     t1, t2, bst, mem = results["t1"], results["t2"], results["burst"], results["memory"]
-    mem_stat = memory_summary(mem)
     answer = p50_p95(d.answer_ms for d in empty)
     ready = p50_p95(d.upload_to_ready_s for d in empty)
     corpus_done = done["t1"] + done["t2"]
@@ -582,13 +591,14 @@ def report(results: dict[str, Any], inputs: str, plan: Plan, load: str) -> str:
     queue_wait = p50_p95(d.stages.get("queue_wait", 0.0) for d in empty)
     latency_mb = empty[0].megapixels if empty else 0.0
     probe, niced = bst["probe_answer_ms"], bst["probe_niced_answer_ms"]
+    quarters = memory_quarters(mem)
     idle = results["idle_probe_answer_ms"]
     sizing_main = max(row["main_mb"] for row in results["sizing"])
     lines = [
         "## Service: throughput, latency, overhead and worker memory",
         "",
-        environment(),
-        load,
+        results["environment"],
+        results["load"],
         "",
         "`uv run python -m benchmarks.service` (`benchmarks/service.py`) starts the real stack"
         " on this machine: a PostgreSQL database of its own, Redis with queues of its own,"
@@ -600,7 +610,8 @@ def report(results: dict[str, Any], inputs: str, plan: Plan, load: str) -> str:
         " these are floor figures for a real deployment, where they run on separate"
         " machines.",
         "",
-        f"Files: {inputs}. 24 MP latency file: `{Path(LATENCY_FILE).name}` ({latency_mb:.1f} MP).",
+        f"Files: {results['inputs']}. 24 MP latency file: `{Path(LATENCY_FILE).name}`"
+        f" ({latency_mb:.1f} MP).",
         "",
         "### Throughput",
         "",
@@ -645,13 +656,16 @@ def report(results: dict[str, Any], inputs: str, plan: Plan, load: str) -> str:
         f"Target: upload answer p95 under {ANSWER_TARGET_MS:.0f} ms while the workers are"
         f" saturated: **{_verdict(probe['p95'])}** at the same priority"
         f" ({_ms(probe['p95'])}), **{_verdict(niced['p95'])}** with niced workers"
-        f" ({_ms(niced['p95'])}). The API never waits on processing (it stores the original,"
-        " commits the row and publishes a message); what it waits for under load is CPU,"
-        " since here the API shares 2 cores with two busy decoders and the other processes"
-        " of the machine. On separate API machines, or with the workers at a lower CPU"
-        " priority where they share one, decoding does not slow the answers. The burst's own"
-        " answers carry 24 MP bodies (25 MB each) sent by 4 clients at once, so they measure"
-        " transfer and CPU contention more than the API.",
+        f" ({_ms(niced['p95'])}); with idle workers the same uploads took"
+        f" {_ms(idle['p95'])} at p95, so saturated workers add"
+        f" {probe['p95'] - idle['p95']:+.0f} ms ({niced['p95'] - idle['p95']:+.0f} ms niced)."
+        " The API never waits on processing: it stores the original, commits the row and"
+        " publishes a message. What it waits for under load is CPU, shared here with two"
+        " busy decoders and every other process of the machine (see the load average"
+        " above); on API machines of their own, or with the workers at a lower CPU priority"
+        " where they share one, decoding does not reach the answers. The burst's own"
+        " answers carry 24 MP bodies (25 MB each) sent by 4 clients at once, so they"
+        " measure transfer and CPU contention more than the API.",
         "",
         "### Where a file's time goes (empty queue, 24 MP file)",
         "",
@@ -687,10 +701,22 @@ def report(results: dict[str, Any], inputs: str, plan: Plan, load: str) -> str:
         "",
         "![Worker memory across files](images/worker_memory.png)",
         "",
-        "| after 10% of the files | at the end | maximum after warm-up | growth |",
-        "|---:|---:|---:|---:|",
-        f"| {mem_stat['warm_mb']:.0f} MB | {mem_stat['end_mb']:.0f} MB"
-        f" | {mem_stat['max_mb']:.0f} MB | {mem_stat['growth_mb']:+.0f} MB |",
+        "| files | worker total, median | pool process, median | worker total, max sampled |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {q * mem['files'] // 4 + 1}-{(q + 1) * mem['files'] // 4}"
+            f" | {row['total_mb']:.0f} MB | {row['pool_mb']:.0f} MB | {row['max_mb']:.0f} MB |"
+            for q, row in enumerate(quarters)
+        ),
+        "",
+        f"Median pool-process memory moved {quarters[1]['pool_mb'] - quarters[0]['pool_mb']:+.0f}"
+        f" MB from the first quarter of the files to the second, then"
+        f" {quarters[3]['pool_mb'] - quarters[1]['pool_mb']:+.0f} MB over the last"
+        f" {mem['files'] - mem['files'] // 4} files. A pool process keeps part of the heap a"
+        " large decode used (the allocator holds freed memory for reuse), so its resident"
+        " memory steps up over the first large files and then changes little; in production"
+        " `RAWPROC_WORKER_MAX_MEMORY_KB` replaces a pool process that keeps more than the"
+        " limit after a task (see `docs/deploy.md`).",
         "",
         "### Worker memory per file, for sizing",
         "",
@@ -704,8 +730,8 @@ def report(results: dict[str, Any], inputs: str, plan: Plan, load: str) -> str:
         "",
         sizing_table(results["sizing"]),
     ]
-    if plan != FULL:
-        lines += ["", f"(Quick run: {asdict(plan)}.)"]
+    if results["plan"] != asdict(FULL):
+        lines += ["", f"(Quick run: {results['plan']}.)"]
     failed = sum(r.get("failed", 0) for r in (t1, t2, bst, mem)) + sum(
         row["status"] != "ready" for row in results["sizing"]
     )
@@ -753,11 +779,17 @@ def run(plan: Plan, *, write: bool, doc: Path) -> dict[str, Any]:
             results["memory"] = _phase("memory", lambda: memory(client, mixed))
             sized = sources[: plan.sizing_files]
             results["sizing"] = _phase("sizing", lambda: sizing(client, sized))
+    results["environment"] = environment()
+    results["load"] = load_note(load_started)
     save_result("service", results)
     if write:
-        plot_memory(results["memory"], PLOT)
-        write_sections(doc, {"service": report(results, inputs, plan, load_note(load_started))})
+        write_report(results, doc)
     return results
+
+
+def write_report(results: dict[str, Any], doc: Path) -> None:
+    plot_memory(results["memory"], PLOT)
+    write_sections(doc, {"service": report(results)})
 
 
 def _idle_probes(client: Client, probe: Source, count: int) -> dict[str, float]:
@@ -781,11 +813,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="Fewer files (about 3 minutes).")
     parser.add_argument("--no-write", action="store_true", help="Print; leave the docs alone.")
     parser.add_argument("--doc", type=Path, default=DOC, help="Report file to update.")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Rebuild the section and the plot from the last run's saved results.",
+    )
     args = parser.parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    results = run(plan, write=not args.no_write, doc=args.doc)
+    if args.report_only:
+        saved = load_result("service")
+        if saved is None:
+            parser.error("no saved results: run the benchmark first")
+        write_report(saved, args.doc)
+        return 0
+    results = run(QUICK if args.quick else FULL, write=not args.no_write, doc=args.doc)
     if args.no_write:
-        print(report(results, results["inputs"], plan, ""))
+        print(report(results))
     return 0
 
 

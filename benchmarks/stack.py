@@ -298,8 +298,8 @@ def _service_env(
             "AWS_S3_ENDPOINT_URL": seaweedfs.endpoint_url,
             "AWS_S3_REGION_NAME": seaweedfs.region,
             "AWS_S3_ADDRESSING_STYLE": "path",
-            # One benchmark user uploads far beyond the per-user limit; the throttle stays on
-            # (its cache round trip is part of every upload) with a limit never reached.
+            # One benchmark user uploads far beyond the per-user limit; the throttle stays on,
+            # as deployed, with a limit it never reaches.
             "RAWPROC_UPLOAD_RATE": "1000000/min",
             **(extra or {}),
         }

@@ -673,7 +673,8 @@ def report(results: dict[str, Any]) -> str:
         " broker's delivery latency (upload committed → worker starts), `download` fetches"
         " the original from S3 into a temporary file, the engine's own stages follow,"
         " `upload` stores the renditions, and `total` runs from claiming the asset to"
-        " committing the result (database writes included).",
+        " committing the result (database writes included). The engine's `metadata` stage"
+        " includes LibRaw's unpacking of the sensor data, which the decode then reuses.",
         "",
         stage_table(empty),
         "",

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,11 +109,10 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> No
     pytest.fail(f"rawproc serve did not become healthy in {START_TIMEOUT:.0f}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
-    """``rawproc serve`` (gunicorn and a Celery worker) for the tests of one module."""
-    folder = tmp_path_factory.mktemp("web")
-    env = _server_env(folder / "data")
+@contextmanager
+def running_web_server(folder: Path, extra: dict[str, str] | None = None) -> Iterator[WebServer]:
+    """``rawproc serve`` (gunicorn and a Celery worker) in ``folder``, plus ``extra`` settings."""
+    env = {**_server_env(folder / "data"), **(extra or {})}
     (port,) = free_ports(1)
     log = folder / "serve.log"
     with log.open("wb") as out:
@@ -133,6 +133,13 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """The server for the tests of one module."""
+    with running_web_server(tmp_path_factory.mktemp("web")) as server:
+        yield server
 
 
 @pytest.fixture

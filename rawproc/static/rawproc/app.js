@@ -67,7 +67,10 @@
       const code = (data && data.code) || `http_${response.status}`;
       const message = (data && data.message) || `The server answered ${response.status}.`;
       requireSignIn(response.status, code);
-      throw new ApiError(response.status, code, message);
+      const error = new ApiError(response.status, code, message);
+      // 429 (upload rate): how many seconds the server asks the client to wait.
+      error.retryAfter = Number(response.headers.get("Retry-After")) || 0;
+      throw error;
     }
     return data;
   }

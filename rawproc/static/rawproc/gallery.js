@@ -105,6 +105,13 @@
       );
     }
 
+    /** Over the per-user upload rate: wait as long as the server asks, then queue again. */
+    waitForRate(seconds) {
+      const delay = Math.max(1, seconds || 5);
+      this.setState("waiting", `Upload limit reached: continuing in ${delay} s…`);
+      setTimeout(() => enqueue(this), delay * 1000);
+    }
+
     retry() {
       delete this.node.dataset.error;
       if (this.target && Date.parse(this.target.expires_at) <= Date.now()) this.target = null;
@@ -197,7 +204,13 @@
       active += 1;
       upload
         .run()
-        .catch((err) => upload.fail(err instanceof R.ApiError ? err : R.networkError()))
+        .catch((err) => {
+          if (err instanceof R.ApiError && err.code === "throttled") {
+            upload.waitForRate(err.retryAfter);
+          } else {
+            upload.fail(err instanceof R.ApiError ? err : R.networkError());
+          }
+        })
         .finally(() => {
           active -= 1;
           pump();

@@ -174,7 +174,7 @@ def measure(
         raise MeasurementFailed(f"timed out after {exc.timeout:.0f} s") from exc
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise MeasurementFailed(f"{pipeline} on {path.name} failed: {last}")
+        raise MeasurementFailed(last)
     result: Measurement = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
@@ -222,7 +222,7 @@ def run_matrix(
                     result = measure_one(pipeline, path)
                 except MeasurementFailed as exc:
                     if not keep_failures:
-                        raise
+                        raise MeasurementFailed(f"{pipeline} on {path.name}: {exc}") from exc
                     failed[key] = str(exc)
                     print(
                         f"[{repeat + 1}/{repeats}] {path.name:<40} {pipeline:<24} {exc}",

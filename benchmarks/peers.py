@@ -352,7 +352,8 @@ class Run:
     versions: dict[str, str]
     unavailable: dict[str, str]  # tool -> why
     repeats: int
-    load_at_start: float | None
+    measured: str  # when, where, with what (kept for --report-only)
+    load: str  # the machine's load during the run
 
     def get(self, path: Path, key: str) -> Summary | None:
         return self.results.get((path.name, key))
@@ -368,7 +369,8 @@ class Run:
             "versions": self.versions,
             "unavailable": self.unavailable,
             "repeats": self.repeats,
-            "load_at_start": self.load_at_start,
+            "measured": self.measured,
+            "load": self.load,
         }
 
     @classmethod
@@ -383,7 +385,8 @@ class Run:
             versions=data["versions"],
             unavailable=data["unavailable"],
             repeats=data["repeats"],
-            load_at_start=data["load_at_start"],
+            measured=data["measured"],
+            load=data["load"],
         )
 
 
@@ -472,7 +475,8 @@ def execute(args: argparse.Namespace) -> Run:
         versions=versions,
         unavailable=unavailable,
         repeats=args.repeats,
-        load_at_start=load,
+        measured=environment(f"; {', '.join(f'{k}: {v}' for k, v in sorted(versions.items()))}"),
+        load=load_note(load),
     )
 
 
@@ -887,14 +891,13 @@ def behind_paragraph(run: Run) -> str:
 
 
 def section(run: Run, scaling: dict[str, Any] | None) -> str:
-    tools = ", ".join(f"{k}: {v}" for k, v in sorted(run.versions.items()))
     missing = ", ".join(f"{k} ({v})" for k, v in sorted(run.unavailable.items()))
     relative_plot = os.path.relpath(PLOT, DOC.parent)
     parts = [
         f"""## Engine vs peers at 12, 24 and 45 MP
 
-{environment(f"; {tools}")}
-{load_note(run.load_at_start)}
+{run.measured}
+{run.load}
 {f"Not measured: {missing}." if missing else ""}
 Command: `uv run python -m benchmarks.peers` (median of {run.repeats} runs, each in a
 fresh process pinned to one CPU with OpenMP limited to one thread; pipelines alternate

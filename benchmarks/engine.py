@@ -75,8 +75,13 @@ def child(pipeline: str, path: Path) -> None:
 # --- the harness ---------------------------------------------------------------------
 
 
+# The targets are per core: every measurement runs on this one CPU, OpenMP limited to one
+# thread, so neither pipeline borrows the other core (LibRaw here is built with OpenMP).
+BENCH_CPU = 0
+
+
 def measure(pipeline: str, path: Path) -> Measurement:
-    return measure_child("benchmarks.engine", pipeline, path)
+    return measure_child("benchmarks.engine", pipeline, path, cpu=BENCH_CPU)
 
 
 def run_matrix(
@@ -163,7 +168,8 @@ def engine_section(
 
 {environment()}
 Command: `uv run python -m benchmarks.engine` (median of {repeats} runs, each in a fresh
-process; pipelines alternate within each repeat).
+process pinned to one core with OpenMP limited to one thread, since the targets are per
+core; pipelines alternate within each repeat).
 
 *Plain pipeline*: `exifread.process_file(f, details=True)`,
 `rawpy.imread(p).postprocess(use_camera_wb=True)` at full size, `Image.fromarray`,

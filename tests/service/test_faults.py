@@ -14,6 +14,7 @@ every restore tick, a 3 s stale sweep, retries backing off at most 2 s.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import signal
 import time
@@ -72,13 +73,16 @@ def live(stack: Stack) -> Iterator[Stack]:
         stack.stop_workers()
 
 
+# One sequence for the module: its tests share a database, where equal bytes are deduplicated.
+_SEEDS = itertools.count(1)
+
+
 @pytest.fixture
-def make_file(tmp_path: Path, dng_factory: Callable[..., Path]) -> Callable[[], Path]:
-    """A distinct small DNG per call (uploads of equal bytes would be deduplicated)."""
-    counter = iter(range(1, 10_000))
+def make_file(dng_factory: Callable[..., Path]) -> Callable[[], Path]:
+    """A small DNG whose bytes no other upload of the module has."""
 
     def make() -> Path:
-        seed = next(counter) + int.from_bytes(os.urandom(3), "big")
+        seed = next(_SEEDS)
         return dng_factory(f"photo-{seed}.dng", width=480, height=320, seed=seed)
 
     return make

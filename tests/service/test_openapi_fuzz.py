@@ -10,11 +10,14 @@ tests/service/test_openapi_fuzz.py``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from django.contrib.auth.models import User
+from django.core import signals
+from django.db import close_old_connections
 from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
@@ -37,6 +40,24 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+
+
+@pytest.fixture
+def keep_test_connection(owner: tuple[str, str]) -> Iterator[None]:
+    """Keep the test's database connection across in-process requests.
+
+    Django closes a connection at the end of each request when its autocommit state differs
+    from the configured one, which is always so inside a test transaction; Django's own test
+    client disconnects that handler for the same reason (and connects it again after each of
+    its requests, hence this runs after ``owner``), the WSGI calls made here do not.
+    """
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -72,7 +93,9 @@ schema = _load_schema()
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_api_answers_as_its_schema_says(case: Any, owner: tuple[str, str]) -> None:
+def test_api_answers_as_its_schema_says(
+    case: Any, owner: tuple[str, str], keep_test_connection: None
+) -> None:
     token, asset_id = owner
     if "asset_id" in (case.path_parameters or {}) and case.path_parameters["asset_id"][0] < "8":
         case.path_parameters["asset_id"] = asset_id  # half the calls reach a real asset

@@ -17,8 +17,8 @@ import pytest
 import schemathesis
 from django.contrib.auth.models import User
 from django.core import signals
-from django.db import close_old_connections
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rawproc.cli._openmp import share_cores
+
 if TYPE_CHECKING:
     from rawproc.imaging import EngineOptions, ProcessResult, RenditionSpec
 
@@ -406,6 +408,7 @@ def _collect(future: Future[Record], job: Job, report: Callable[[Record], None])
 
 
 def _make_executor(workers: int) -> ProcessPoolExecutor:
+    share_cores(os.environ, workers)  # inherited by the forkserver and its workers
     methods = multiprocessing.get_all_start_methods()
     method = "forkserver" if "forkserver" in methods else "spawn"
     context = multiprocessing.get_context(method)

@@ -19,6 +19,8 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from rawproc.cli._openmp import share_cores
+
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.5
 
@@ -99,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             *(["--concurrency", str(args.concurrency)] if args.concurrency else []),
         ],
     }  # fmt: skip
+    share_cores(os.environ, args.concurrency or os.cpu_count() or 1)  # for the worker's pool
     database = settings.DATABASES["default"]
     storage = settings.STORAGES["default"]
     print(

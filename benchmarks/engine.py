@@ -14,6 +14,7 @@ The scaling figures are also saved for ``benchmarks.peers``' 16-core projection.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -91,6 +92,11 @@ def run_matrix(
     return run_plan([(path, pipelines) for path in files], repeats, measure)
 
 
+# Process scaling alone: with its default thread budget, -j 1 already lets LibRaw's OpenMP
+# use both cores inside a decode, which would hide what a second process adds.
+SCALING_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def run_scaling(files: Sequence[Path], copies: int, repeats: int) -> dict[int, float]:
     """Median wall time of ``rawproc process`` over ``copies`` links to each file, -j 1 vs 2."""
     times: dict[int, list[float]] = {1: [], 2: []}
@@ -105,7 +111,9 @@ def run_scaling(files: Sequence[Path], copies: int, repeats: int) -> dict[int, f
                 command = [sys.executable, "-m", "rawproc.cli", "process", str(inputs)]
                 command += ["-o", str(Path(tmp) / f"out-{jobs}"), "-j", str(jobs), "--json"]
                 start = time.perf_counter()
-                proc = subprocess.run(command, capture_output=True, text=True, check=False)
+                proc = subprocess.run(
+                    command, capture_output=True, text=True, check=False, env=SCALING_ENV
+                )
                 elapsed = time.perf_counter() - start
                 if proc.returncode != 0:
                     raise RuntimeError(f"rawproc process -j {jobs} failed: {proc.stderr[-500:]}")
@@ -217,9 +225,12 @@ def scaling_section(
 
 Same machine and versions as "Engine vs plain pipeline". Command:
 `uv run python -m benchmarks.engine` (wall time of
-`python -m rawproc.cli process DIR -j N --json`, interpreter start included, median of
-{repeats} runs alternating -j 1 and -j 2), on {count} inputs: the files of the table
-above, each linked several times. {load_note(load_at_start)}
+`python -m rawproc.cli process DIR -j N --json` with `OMP_NUM_THREADS=1`, interpreter and
+worker start included, median of {repeats} runs alternating -j 1 and -j 2), on {count}
+inputs: the files of the table above, each linked several times. One OpenMP thread per
+process measures what a second process adds; by default `rawproc process` gives each
+worker `cores / jobs` threads, so a lone `-j 1` run also uses both cores inside a decode.
+{load_note(load_at_start)}
 
 | jobs | wall time s | files/s | speed-up |
 | ---: | ---: | ---: | ---: |
@@ -245,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="RAW files (default: the 24 MP and real-full files of the sample corpus)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (3)")
-    parser.add_argument("--scaling-copies", type=int, default=2, help="links per file (2)")
+    parser.add_argument("--scaling-copies", type=int, default=6, help="links per file (6)")
     parser.add_argument("--no-scaling", action="store_true", help="skip -j 1 vs -j 2")
     parser.add_argument(
         "--doc", type=Path, default=DOC, help="markdown file to update (docs/benchmarks.md)"

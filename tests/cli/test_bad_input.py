@@ -8,34 +8,16 @@ files next to them are processed, and nothing is written outside the output fold
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from tests.cli.test_process import assert_clean_failure, dng, rawproc, records
+from tests.fixtures.badfiles import cuts, flip, image_bytes
 from tests.fixtures.dngmaker import make_bomb_dng
 from tests.samples import FIXTURES, sample
 
 NEF = FIXTURES / "raw" / "nikon_d7100_truncated.nef"
-
-
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48)).save(out, "PNG")
-    return out.getvalue()
-
-
-def _flip(data: bytes, start: int, stop: int, step: int = 7) -> bytes:
-    flipped = bytearray(data)
-    for i in range(start, stop, step):
-        flipped[i] ^= 0xFF
-    return bytes(flipped)
-
-
-def _cuts(data: bytes, stem: str, ext: str) -> dict[str, bytes]:
-    return {f"{stem}{int(f * 100)}{ext}": data[: int(len(data) * f)] for f in (0.1, 0.5, 0.9)}
 
 
 HOSTILE_NAMES = [
@@ -52,13 +34,13 @@ def test_bad_input_each_file_fails_alone(tmp_path: Path) -> None:
     clean = dng(tmp_path / "src" / "clean.dng", preview="none").read_bytes()
     files: dict[str, bytes] = {
         "tiny.NEF": b"II*\x00\x08",
-        "shot.NEF": _png(),
+        "shot.NEF": image_bytes("PNG"),
         "doc.DNG": b"%PDF-1.7\n" + b"1 0 obj << >> endobj\n" * 50,
         "notes.ARW": b"my holiday notes\n" * 40,
-        "magic.dng": _flip(clean, 0, 4, 1),
-        "header.dng": _flip(clean, 8, 200),
-        **_cuts(clean, "cut", ".dng"),
-        **_cuts(NEF.read_bytes(), "cut", ".NEF"),
+        "magic.dng": flip(clean, 0, 4, 1),
+        "header.dng": flip(clean, 8, 200),
+        **cuts(clean, "cut", ".dng"),
+        **cuts(NEF.read_bytes(), "cut", ".NEF"),
     }
     for name, data in files.items():
         (inputs / name).parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +89,7 @@ def test_bad_input_real_raws_cut_short(tmp_path: Path) -> None:
     """Real camera files cut at 10/50/90 %: metadata and renditions from the preview."""
     for relpath in ("real-full/canon_eos-30d.cr2", "real-full/sony_ilce-7rm3_apsc-crop.arw"):
         source = sample(relpath)
-        for name, data in _cuts(source.read_bytes(), source.stem, source.suffix).items():
+        for name, data in cuts(source.read_bytes(), source.stem, source.suffix).items():
             (tmp_path / name).write_bytes(data)
 
     proc = rawproc(".", "--json", "-j", "2", cwd=tmp_path)

@@ -9,7 +9,6 @@ survives), and the files around it are processed as if nothing had happened.
 
 from __future__ import annotations
 
-import io
 import random
 import re
 from collections.abc import Callable
@@ -20,11 +19,11 @@ from urllib.parse import unquote
 import pytest
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
 from rest_framework.test import APIClient
 
 from rawproc import storage
 from rawproc.models import Asset, AssetStatus
+from tests.fixtures.badfiles import cut, flip, image_bytes
 from tests.fixtures.dngmaker import make_bomb_dng, make_dng
 from tests.samples import FIXTURES
 from tests.service.conftest import fetch
@@ -35,24 +34,6 @@ pytestmark = pytest.mark.django_db
 ROUTES = ["multipart", "direct"]
 NEF = FIXTURES / "raw" / "nikon_d7100_truncated.nef"
 KEY = re.compile(r"^originals/\d+/[0-9a-f-]{36}/[A-Za-z0-9._-]{1,100}$")
-
-
-def _image_bytes(fmt: str) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, fmt)
-    return out.getvalue()
-
-
-def _flip(data: bytes, start: int, stop: int, step: int = 7) -> bytes:
-    """``data`` with every ``step``-th byte in ``[start, stop)`` inverted."""
-    flipped = bytearray(data)
-    for i in range(start, stop, step):
-        flipped[i] ^= 0xFF
-    return bytes(flipped)
-
-
-def _cut(data: bytes, fraction: float) -> bytes:
-    return data[: int(len(data) * fraction)]
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +85,8 @@ REFUSED: dict[str, tuple[str, bytes, int, str, str]] = {
         "unsupported_format",
         "binary",
     ),
-    "JPEG renamed .CR2": ("IMG_0001.CR2", _image_bytes("JPEG"), 415, "unsupported_format", "JPEG"),
-    "PNG": ("shot.NEF", _image_bytes("PNG"), 415, "unsupported_format", "PNG"),
+    "JPEG renamed .CR2": ("IMG_0001.CR2", image_bytes("JPEG"), 415, "unsupported_format", "JPEG"),
+    "PNG": ("shot.NEF", image_bytes("PNG"), 415, "unsupported_format", "PNG"),
     "PDF": (
         "doc.DNG",
         b"%PDF-1.7\n" + b"1 0 obj << >> endobj\n" * 50,
@@ -133,7 +114,7 @@ def test_bad_input_refused_at_upload(api: APIClient, route: str, case: str) -> N
 def test_bad_input_header_magic_flipped_is_refused(
     api: APIClient, route: str, dng_bytes: bytes
 ) -> None:
-    answer = send(api, route, "flipped.dng", _flip(dng_bytes, 0, 4, 1))
+    answer = send(api, route, "flipped.dng", flip(dng_bytes, 0, 4, 1))
     assert (answer.status_code, answer.json()["code"]) == (415, "unsupported_format")
 
 
@@ -141,7 +122,7 @@ def test_bad_input_lying_content_type_is_ignored(
     api: APIClient, dng_factory: Callable[..., Path]
 ) -> None:
     """The sniffed bytes decide, whatever the client claims, on both routes."""
-    jpeg = send(api, "multipart", "x.NEF", _image_bytes("JPEG"), "image/x-nikon-nef")
+    jpeg = send(api, "multipart", "x.NEF", image_bytes("JPEG"), "image/x-nikon-nef")
     assert (jpeg.status_code, jpeg.json()["code"]) == (415, "unsupported_format")
     for route, seed, claimed in (("multipart", 1, "image/jpeg"), ("direct", 2, "text/html")):
         data = dng_factory(seed=seed).read_bytes()
@@ -172,15 +153,15 @@ def test_bad_input_accepted_then_failed_or_degraded(
     nef = NEF.read_bytes()
     cases: dict[str, tuple[bytes, str]] = {
         # filename: (bytes, expected outcome: an error code or "degraded")
-        "cut10.dng": (_cut(dng_bytes, 0.1), "corrupt_file"),
-        "cut50.dng": (_cut(dng_bytes, 0.5), "corrupt_file"),
-        "cut90.dng": (_cut(dng_bytes, 0.9), "corrupt_file"),
-        "header.dng": (_flip(dng_bytes, 8, 200), "corrupt_file"),
+        "cut10.dng": (cut(dng_bytes, 0.1), "corrupt_file"),
+        "cut50.dng": (cut(dng_bytes, 0.5), "corrupt_file"),
+        "cut90.dng": (cut(dng_bytes, 0.9), "corrupt_file"),
+        "header.dng": (flip(dng_bytes, 8, 200), "corrupt_file"),
         "bomb.dng": (bomb_bytes, "image_too_large"),
         # A real camera file cut short: its embedded previews survive.
-        "cut10.NEF": (_cut(nef, 0.1), "degraded"),
-        "cut50.NEF": (_cut(nef, 0.5), "degraded"),
-        "cut90.NEF": (_cut(nef, 0.9), "degraded"),
+        "cut10.NEF": (cut(nef, 0.1), "degraded"),
+        "cut50.NEF": (cut(nef, 0.5), "degraded"),
+        "cut90.NEF": (cut(nef, 0.9), "degraded"),
     }
     before = send(api, route, "before.dng", dng_factory(seed=10).read_bytes()).json()["id"]
     assert process(before).status == AssetStatus.READY

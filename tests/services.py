@@ -90,6 +90,18 @@ def find_weed() -> str:
     )
 
 
+def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM a server this module started, killing it when it outlives ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
 class SeaweedFS:
     """One ``weed mini`` server (master, volume, filer and S3 gateway) on loopback.
 
@@ -214,14 +226,7 @@ class SeaweedFS:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server by its own process id; the ports and data stay reserved for start()."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
+        _terminate(process, timeout)
 
     @contextmanager
     def down(self) -> Iterator[None]:
@@ -345,11 +350,4 @@ class RedisServer:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM: Redis writes its append-only file and exits, as on a planned restart."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
+        _terminate(process, timeout)

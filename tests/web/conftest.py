@@ -1,10 +1,10 @@
 """Fixtures for the browser tests: a real ``rawproc serve`` and Debian's headless Chromium.
 
-The server runs as a subprocess on the embedded stack (SQLite, file storage, file-system
-broker) in a temporary folder, with its real Celery worker, so thumbnails appear because
-the worker rendered them. Chromium and its driver come from Debian's ``chromium`` and
-``chromium-driver`` packages; the driver path is passed explicitly so Selenium never tries
-to download a browser or a driver.
+The server runs as a subprocess (``serve`` from tests/service/live.py) on the embedded stack
+(SQLite, file storage, file-system broker) in a temporary folder, with its real Celery
+worker, so thumbnails appear because the worker rendered them. Chromium and its driver come
+from Debian's ``chromium`` and ``chromium-driver`` packages; the driver path is passed
+explicitly so Selenium never tries to download a browser or a driver.
 """
 
 from __future__ import annotations
@@ -12,27 +12,23 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from tests.services import free_ports
+from tests.service.live import serve
+from tests.services import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
-RAWPROC = str(Path(sys.executable).parent / "rawproc")
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-START_TIMEOUT = 120.0
 # Small enough that a sparse test file can exceed it, large enough for every RAW fixture.
 MAX_UPLOAD_BYTES = 8_000_000
 CHROMIUM_FLAGS = (
@@ -82,57 +78,20 @@ class WebServer:
         return account
 
 
-def _server_env(data_dir: Path) -> dict[str, str]:
-    """The embedded stack in ``data_dir``: nothing inherited may point at another backend."""
-    inherited = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "RAWPROC_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", *inherited))}
-    return {
-        **env,
-        "RAWPROC_DATA_DIR": str(data_dir),
-        "RAWPROC_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-        "RAWPROC_FULL_RENDITION": "1",
-        "RAWPROC_LOG_LEVEL": "WARNING",
-    }
-
-
-def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"rawproc serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/api/health/", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass  # not listening yet, or still starting up
-        time.sleep(0.5)
-    pytest.fail(f"rawproc serve did not become healthy in {START_TIMEOUT:.0f}s:\n{log.read_text()}")
-
-
 @contextmanager
 def running_web_server(folder: Path, extra: dict[str, str] | None = None) -> Iterator[WebServer]:
-    """``rawproc serve`` (gunicorn and a Celery worker) in ``folder``, plus ``extra`` settings."""
-    env = {**_server_env(folder / "data"), **(extra or {})}
-    (port,) = free_ports(1)
-    log = folder / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [RAWPROC, "serve", "--port", str(port), "--concurrency", "1", "--web-workers", "2"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process, log)
-        yield WebServer(base, env, log)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """``rawproc serve`` on the embedded stack in ``folder``, plus ``extra`` settings."""
+    env = clean_env(
+        {
+            "RAWPROC_DATA_DIR": str(folder / "data"),
+            "RAWPROC_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+            "RAWPROC_FULL_RENDITION": "1",
+            "RAWPROC_LOG_LEVEL": "WARNING",
+            **(extra or {}),
+        }
+    )
+    with serve(folder, env, concurrency=1, web_workers=2) as (base, _):
+        yield WebServer(base, env, folder / "serve.log")
 
 
 @pytest.fixture(scope="module")

@@ -842,8 +842,8 @@ BEHIND = {
         "dcraw_emu runs the same LibRaw code as the engine's sensor rendering, as a C"
         " program. Its memory lead is the engine's Python process (about 40 MB of interpreter"
         " and libraries before any work) and Pillow's copy of the 8-bit image; where it is"
-        " also faster, the difference is the engine's Lanczos resizes and, for files whose"
-        " half-size render is smaller than the preview, the engine's full demosaic (below)."
+        " also faster, the difference is the engine's resizes (box reduction, then bicubic)"
+        " and, for files whose half-size render is smaller than the preview, the engine's full demosaic (below)."
         " Closing the memory gap needs LibRaw's output written straight into the buffer"
         " Pillow uses (no copy), which rawpy does not offer."
     ),
@@ -940,7 +940,7 @@ second table, the full-resolution JPEG too); JPEG quality {NEWCOMER_QUALITY} thr
             f"""### The engine's output formats (synthetic files)
 
 Default = embedded preview allowed; sensor = `force_sensor=True`; + full = thumbnail,
-preview and full-resolution rendition, all in the one format (WebP quality 82, method 4;
+preview and full-resolution rendition, all in the one format (WebP quality 82, method 3;
 AVIF quality 60, speed 8).
 
 {format_table(run)}

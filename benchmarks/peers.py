@@ -843,7 +843,8 @@ BEHIND = {
         " program. Its memory lead is the engine's Python process (about 40 MB of interpreter"
         " and libraries before any work) and Pillow's copy of the 8-bit image; where it is"
         " also faster, the difference is the engine's resizes (box reduction, then bicubic)"
-        " and, for files whose half-size render is smaller than the preview, the engine's full demosaic (below)."
+        " and, for files whose half-size render is smaller than the preview, the engine's"
+        " full demosaic (below)."
         " Closing the memory gap needs LibRaw's output written straight into the buffer"
         " Pillow uses (no copy), which rawpy does not offer."
     ),

@@ -18,6 +18,7 @@ import numpy as np
 import rawpy
 from PIL import Image, ImageCms
 
+from .develop import develop, developable
 from .encode import encode
 from .errors import CorruptFile, ImageTooLarge
 from .exif import build_exif
@@ -274,21 +275,31 @@ class _Job:
             if _sensor_data_cut_off(libraw):
                 raise CorruptFile(self.raw.name, "sensor data is cut off (the file is truncated)")
             try:
-                rgb = libraw.postprocess(
-                    half_size=half_size,
-                    use_camera_wb=True,
-                    output_color=rawpy.ColorSpace.sRGB,
-                    output_bps=8,
-                )
+                if developable(self.raw):
+                    orientation = exif_from_libraw_flip(int(libraw.sizes.flip))
+                    image = develop(self.raw, half_size=half_size, orientation=orientation)
+                else:
+                    image = self._libraw_render(half_size=half_size)
             except (rawpy.LibRawError, ValueError, MemoryError) as exc:
                 raise CorruptFile(self.raw.name, f"sensor data cannot be decoded: {exc}") from exc
-            if not np.any(rgb):
+            if image.getbbox() is None:
                 raise CorruptFile(self.raw.name, "sensor data is missing (decodes to black)")
-            if rgb.ndim == 3 and rgb.shape[2] == 1:
-                rgb = np.repeat(rgb, 3, axis=2)  # a one-colour (monochrome) sensor
-            # LibRaw's raw and working buffers go before Pillow copies the pixels.
-            self.raw.close()
-            return Image.fromarray(rgb)
+            return image
+
+    def _libraw_render(self, *, half_size: bool) -> Image.Image:
+        """LibRaw's own pipeline, for the sensors ``develop`` does not handle."""
+        assert self.raw.libraw is not None
+        rgb = self.raw.libraw.postprocess(
+            half_size=half_size,
+            use_camera_wb=True,
+            output_color=rawpy.ColorSpace.sRGB,
+            output_bps=8,
+        )
+        if rgb.ndim == 3 and rgb.shape[2] == 1:
+            rgb = np.repeat(rgb, 3, axis=2)  # a one-colour (monochrome) sensor
+        # LibRaw's raw and working buffers go before Pillow copies the pixels.
+        self.raw.close()
+        return Image.fromarray(rgb)
 
     def _decode_preview(self, preview: EmbeddedPreview, target: int | None) -> Image.Image:
         with self.timer("decode_preview"):

@@ -1,6 +1,7 @@
 """EXIF orientation, applied exactly once whatever the pixel source.
 
-LibRaw rotates sensor renders itself, so only embedded previews pass through here.
+Sensor renders are turned as they are made (by LibRaw, or band by band in ``develop``),
+so only embedded previews pass through ``apply_orientation`` whole.
 Cameras store previews in sensor orientation, but some converters store them already
 rotated; ``preview_needs_rotation`` tells the two apart by the preview's aspect, which
 is the mistake behind portrait RAWs shown sideways or rotated twice elsewhere.

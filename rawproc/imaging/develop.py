@@ -1,0 +1,389 @@
+"""Developing Bayer sensor data band by band, so a render never holds the whole picture twice.
+
+LibRaw's own pipeline (``dcraw_process``) keeps the raw mosaic, a 4 x 16-bit working
+image and the 8-bit result in memory at once: about 14 bytes a pixel at full size. Here
+the mosaic is copied once into a scratch buffer and LibRaw is closed; the picture is then
+made one band of rows at a time (black level and white balance, demosaic, camera colour
+to sRGB, LibRaw's tone curve and brightness, orientation) and pasted into the result,
+and the scratch pages a band has used go back to the kernel at once. The peak is the
+result plus one band: about 4 bytes a pixel. A half-size render (each 2x2 block merged
+into one pixel, as LibRaw's half-size mode does) is a quarter of the mosaic's pixels and
+is read straight from LibRaw's buffer.
+
+The steps and their constants are LibRaw's defaults (camera white balance, highlights
+clipped, BT.709 curve, the top 1 % of pixels at white), so colours and brightness match
+a LibRaw render; the demosaic is OpenCV's edge-aware Bayer interpolation instead of AHD.
+Only plain 2x2 Bayer sensors with three colours and square pixels are developed here;
+everything else (X-Trans, Foveon, four-colour, monochrome, linear DNG) stays with LibRaw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import rawpy
+from PIL import Image
+
+from .orientation import swaps_axes
+from .rawfile import RawFile
+
+U16 = npt.NDArray[np.uint16]
+F32 = npt.NDArray[np.float32]
+
+# Rows developed together: large enough that per-call overhead vanishes, small enough
+# that a band of a 60 MP sensor stays a few MB.
+_BAND_ROWS = 64
+# Rows of context above and below a band for the demosaic's 5x5 neighbourhood (even, so
+# every band starts on the same colour phase as the sensor).
+_MARGIN = 2
+# OpenCV names a Bayer pattern by the colours one pixel down and right of where LibRaw
+# does; keys are the colours (0 R, 1 G, 2 B) of the top-left 2x2 block, row by row.
+_OPENCV_BAYER: dict[tuple[int, int, int, int], int] = {
+    (0, 1, 1, 2): cv2.COLOR_BayerBG2RGB_EA,
+    (2, 1, 1, 0): cv2.COLOR_BayerRG2RGB_EA,
+    (1, 0, 2, 1): cv2.COLOR_BayerGB2RGB_EA,
+    (1, 2, 0, 1): cv2.COLOR_BayerGR2RGB_EA,
+}
+# LibRaw's defaults: gamma (power 1/2.222, toe slope 4.5), auto-brightness puts the top
+# 1 % of pixels at white, and a measured sensor maximum above 75 % of the nominal one
+# replaces it.
+_GAMMA_POWER = 1 / 2.222
+_GAMMA_SLOPE = 4.5
+_AUTO_BRIGHT_THRESHOLD = 0.01
+_ADJUST_MAXIMUM = 0.75
+
+
+Quad = tuple[int, int, int, int]
+FloatQuad = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """Everything a band needs, read from LibRaw before it is closed.
+
+    The quads hold one value per position of the sensor's top-left 2x2 block, row by row.
+    """
+
+    pattern: Quad  # colour at each position: 0 red, 1 green, 2 blue
+    black: FloatQuad  # black level, in raw units
+    scale: FloatQuad  # white balance times the stretch from the raw range to 16 bits
+    camera_to_srgb: F32  # 3x3
+
+    def transposed(self) -> _Recipe:
+        """The recipe for the mosaic turned about its diagonal (rows become columns)."""
+
+        p, b, s = self.pattern, self.black, self.scale
+        return _Recipe(
+            (p[0], p[2], p[1], p[3]),
+            (b[0], b[2], b[1], b[3]),
+            (s[0], s[2], s[1], s[3]),
+            self.camera_to_srgb,
+        )
+
+
+# CIE XYZ of linear sRGB's primaries (D65), as LibRaw uses them.
+_XYZ_FROM_SRGB = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ]
+)
+
+
+def developable(raw: RawFile) -> bool:
+    """Whether this sensor is a plain Bayer mosaic this module renders like LibRaw."""
+    libraw = raw.libraw
+    try:
+        if libraw is None or int(libraw.num_colors) != 3:
+            return False
+        if libraw.raw_type != rawpy.RawType.Flat or float(libraw.sizes.pixel_aspect) != 1.0:
+            return False
+        if _pattern(libraw) is None or _camera_to_srgb(raw) is None:
+            return False
+        if float(libraw.camera_whitebalance[0]) == -1:  # LibRaw's cue to balance automatically
+            return False
+        visible = libraw.raw_image_visible
+    except (rawpy.LibRawError, AttributeError, ValueError, TypeError):  # LibRaw's to render
+        return False
+    return visible is not None and visible.ndim == 2 and min(visible.shape) >= 2
+
+
+def develop(raw: RawFile, *, half_size: bool, orientation: int) -> Image.Image:
+    """Render the sensor data of ``raw`` to sRGB; its LibRaw handle is closed on the way.
+
+    ``half_size`` merges each 2x2 block into one pixel instead of demosaicing, as
+    LibRaw's half-size mode does. ``orientation`` is the EXIF orientation to apply.
+    """
+    libraw = raw.libraw
+    assert libraw is not None
+    visible: U16 = libraw.raw_image_visible
+    recipe = _recipe(raw, visible)
+    white = _auto_white(visible, recipe)
+    _set_threads()
+    if swaps_axes(orientation):  # develop the turned mosaic: bands then fill rows in order
+        visible, recipe = visible.T, recipe.transposed()
+    develop_bands = partial(
+        _develop_bands,
+        recipe=recipe,
+        curve=_tone_curve(white),
+        half_size=half_size,
+        flip_rows=orientation in (3, 4, 7, 8),
+        flip_columns=orientation in (2, 3, 6, 7),
+    )
+    if half_size:  # a quarter of the mosaic's pixels: read LibRaw's buffer directly
+        try:
+            return develop_bands(visible, release=None)
+        finally:
+            raw.close()
+    with _Scratch(visible) as scratch:
+        raw.close()  # the mosaic now lives in the scratch buffer only
+        return develop_bands(scratch.rows, release=scratch.release_before)
+
+
+def _pattern(libraw: Any) -> Quad | None:
+    """The colours of the visible area's top-left 2x2 block, or None if not Bayer RGB."""
+    desc = bytes(libraw.color_desc).decode("ascii", "replace")
+    pattern = np.asarray(libraw.raw_pattern)
+    if desc[:3] != "RGB" or pattern.shape != (2, 2):
+        return None
+    # LibRaw numbers the second green of an RGBG sensor 3; its letter is still G.
+    c = ["RGB".find(desc[int(i)]) if int(i) < len(desc) else -1 for i in pattern.flat]
+    quad = (c[0], c[1], c[2], c[3])
+    return quad if quad in _OPENCV_BAYER else None
+
+
+def _camera_to_srgb(raw: RawFile) -> F32 | None:
+    """LibRaw's camera-to-sRGB matrix (``rgb_cam``), which rawpy does not expose.
+
+    A DNG's own matrix when it has one, else the inverse of the camera's XYZ matrix with
+    each row scaled so that white stays white; None when LibRaw knows neither.
+    """
+    libraw = raw.libraw
+    assert libraw is not None
+    embedded = np.asarray(libraw.color_matrix, dtype=np.float64)[:, :3]
+    if raw.format == "DNG" and embedded[0, 0] > 0.125:
+        return embedded.astype(np.float32)
+    camera_from_xyz = np.asarray(libraw.rgb_xyz_matrix, dtype=np.float64)[:3]
+    camera_from_srgb = camera_from_xyz @ _XYZ_FROM_SRGB
+    sums = camera_from_srgb.sum(axis=1, keepdims=True)
+    if not np.all(sums > 1e-5):
+        return None
+    try:
+        return np.linalg.inv(camera_from_srgb / sums).astype(np.float32)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _recipe(raw: RawFile, visible: U16) -> _Recipe:
+    libraw = raw.libraw
+    assert libraw is not None
+    pattern = _pattern(libraw)
+    matrix = _camera_to_srgb(raw)
+    assert pattern is not None and matrix is not None
+    indices = [int(i) for i in np.asarray(libraw.raw_pattern).flat]
+    levels = [float(v) for v in libraw.black_level_per_channel]
+    black = [levels[i] for i in indices]
+    white = float(libraw.white_level)
+    measured = float(visible.max())
+    if white * _ADJUST_MAXIMUM < measured < white:
+        white = measured
+    balance = _white_balance(libraw)
+    scale = [
+        balance[c] / min(balance) * 65535.0 / max(1.0, white - b)
+        for c, b in zip(pattern, black, strict=True)
+    ]
+    return _Recipe(
+        pattern,
+        (black[0], black[1], black[2], black[3]),
+        (scale[0], scale[1], scale[2], scale[3]),
+        np.ascontiguousarray(matrix),
+    )
+
+
+def _white_balance(libraw: Any) -> list[float]:
+    """The camera's white balance for R, G, B; the daylight one when it has none."""
+    for source in (libraw.camera_whitebalance, libraw.daylight_whitebalance):
+        balance = [float(v) for v in list(source)[:3]]
+        if min(balance) > 0:
+            return balance
+    return [1.0, 1.0, 1.0]
+
+
+def _auto_white(visible: U16, recipe: _Recipe) -> int:
+    """LibRaw's auto-brightness white point, from every other 2x2 block of the mosaic.
+
+    LibRaw takes the 16-bit level below which 99 % of the rendered pixels lie in each
+    channel; the histogram of merged 2x2 blocks gives the same level at a fraction of
+    the cost. Counted band by band so the sample never needs memory of its own.
+    """
+    height, width = visible.shape[0] // 4 * 4, visible.shape[1] // 4 * 4
+    counts = np.zeros((3, 0x2000), dtype=np.int64)
+    for top in range(0, height, _BAND_ROWS * 4):
+        band = _superpixels(
+            visible[top : min(height, top + _BAND_ROWS * 4), :width], recipe, step=4
+        )
+        levels = _to_srgb(band, recipe).reshape(-1, 3) >> 3
+        for channel in range(3):
+            counts[channel] += np.bincount(levels[:, channel], minlength=0x2000)[:0x2000]
+    threshold = counts[0].sum() * _AUTO_BRIGHT_THRESHOLD
+    white = 32  # LibRaw's floor
+    for channel in range(3):
+        from_top = np.cumsum(counts[channel][::-1])
+        if from_top[-1] > threshold:
+            white = max(white, 0x1FFF - int(np.argmax(from_top > threshold)))
+    return white << 3
+
+
+def _superpixels(mosaic: U16, recipe: _Recipe, *, step: int) -> U16:
+    """One RGB pixel per 2x2 block (every ``step // 2``-th block), scaled to 16 bits."""
+    rows = mosaic.shape[0] // step
+    cols = mosaic.shape[1] // step
+    out = np.zeros((rows, cols, 3), dtype=np.float32)
+    for position, colour in enumerate(recipe.pattern):
+        dy, dx = divmod(position, 2)
+        plane = mosaic[dy::step, dx::step][:rows, :cols].astype(np.float32)
+        weight = 0.5 if colour == 1 else 1.0  # the two greens are averaged
+        out[..., colour] += (plane - recipe.black[position]) * (recipe.scale[position] * weight)
+    np.clip(out, 0, 65535, out=out)
+    return out.astype(np.uint16)
+
+
+def _tone_curve(white: int) -> npt.NDArray[np.uint8]:
+    """LibRaw's ``gamma_curve(0.45, 4.5, 2, white)`` as a 16-bit to 8-bit lookup table.
+
+    A BT.709-style curve: linear toe of slope 4.5, then a power of 1/2.222, joined where
+    both meet with matching value and slope; ``white`` maps to 255.
+    """
+    power, slope = _GAMMA_POWER, _GAMMA_SLOPE
+    bounds = [0.0, 1.0]  # the bisection LibRaw runs for the joining point
+    join = 0.0
+    for _ in range(48):
+        join = (bounds[0] + bounds[1]) / 2
+        bounds[int(((join / slope) ** -power - 1) / power - 1 / join > -1)] = join
+    toe_end = join / slope
+    offset = join * (1 / power - 1)
+    r = np.arange(0x10000, dtype=np.float64) / max(1, white)
+    curve = np.where(
+        r < toe_end, r * slope, np.power(np.minimum(r, 1.0), power) * (1 + offset) - offset
+    )
+    curve16 = np.where(r < 1, np.floor(0x10000 * curve), 0xFFFF)
+    return (np.clip(curve16, 0, 0xFFFF).astype(np.uint32) >> 8).astype(np.uint8)
+
+
+class _Scratch:
+    """A private copy of the mosaic in anonymous memory whose used rows can be dropped.
+
+    Pages given back with ``MADV_DONTNEED`` leave the resident set at once, whatever the
+    allocator would have done with a freed numpy array.
+    """
+
+    def __init__(self, mosaic: U16) -> None:
+        self.shape = mosaic.shape
+        private = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS  # shared pages would outlive madvise
+        self._map = mmap.mmap(-1, max(1, mosaic.size * 2), flags=private)
+        self.rows: U16 = np.frombuffer(self._map, dtype=np.uint16, count=mosaic.size).reshape(
+            mosaic.shape
+        )
+        for start in range(0, mosaic.shape[0], _BAND_ROWS):
+            self.rows[start : start + _BAND_ROWS] = mosaic[start : start + _BAND_ROWS]
+        self._released = 0
+
+    def release_before(self, row: int) -> None:
+        """Give back the pages holding only rows above ``row``."""
+        end = row * self.shape[1] * 2 // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > self._released:
+            self._map.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
+
+    def __enter__(self) -> _Scratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.rows
+        # A view that outlives us in a traceback keeps the map alive until it goes.
+        with contextlib.suppress(BufferError):
+            self._map.close()
+
+
+def _develop_bands(
+    mosaic: U16,
+    *,
+    release: Callable[[int], None] | None,
+    recipe: _Recipe,
+    curve: npt.NDArray[np.uint8],
+    half_size: bool,
+    flip_rows: bool,
+    flip_columns: bool,
+) -> Image.Image:
+    height, width = mosaic.shape
+    factor = 2 if half_size else 1
+    out_height, out_width = height // factor, width // factor
+    if half_size:
+        height, width = out_height * 2, out_width * 2
+    result = Image.new("RGB", (out_width, out_height), None)  # pages touched as bands land
+    black_rows, scale_rows = _phase_rows(recipe, width)
+    for top in range(0, height, _BAND_ROWS):
+        bottom = min(height, top + _BAND_ROWS)
+        if half_size:
+            linear = _superpixels(mosaic[top:bottom, :width], recipe, step=2)
+        else:
+            linear = _demosaic_band(mosaic, top, bottom, recipe, black_rows, scale_rows)
+        band = curve[_to_srgb(linear, recipe)]
+        if flip_columns:
+            band = band[:, ::-1]
+        if flip_rows:
+            band = band[::-1]
+        row = top // factor
+        y = out_height - row - band.shape[0] if flip_rows else row
+        result.paste(Image.fromarray(np.ascontiguousarray(band)), (0, y))
+        if release is not None:
+            release(bottom - _MARGIN)
+    return result
+
+
+def _phase_rows(recipe: _Recipe, width: int) -> tuple[F32, F32]:
+    """Black level and scale per pixel for two rows, the sensor's repeating 2x2 pattern."""
+    black = np.empty((2, width), dtype=np.float32)
+    scale = np.empty((2, width), dtype=np.float32)
+    for position in range(4):
+        dy, dx = divmod(position, 2)
+        black[dy, dx::2] = recipe.black[position]
+        scale[dy, dx::2] = recipe.scale[position]
+    return black, scale
+
+
+def _demosaic_band(
+    rows: U16, top: int, bottom: int, recipe: _Recipe, black_rows: F32, scale_rows: F32
+) -> U16:
+    """Rows ``top:bottom`` demosaiced, in linear 16-bit camera colour."""
+    start = max(0, top - _MARGIN)
+    stop = min(rows.shape[0], bottom + _MARGIN)
+    linear = rows[start:stop].astype(np.float32)
+    phase = np.arange(stop - start) % 2  # start is even, so row phase follows the sensor
+    linear -= black_rows[phase]
+    linear *= scale_rows[phase]
+    np.clip(linear, 0, 65535, out=linear)
+    rgb = cv2.demosaicing(linear.astype(np.uint16), _OPENCV_BAYER[recipe.pattern])
+    return np.asarray(rgb, dtype=np.uint16)[top - start : top - start + bottom - top]
+
+
+def _to_srgb(rgb: U16, recipe: _Recipe) -> U16:
+    """Camera RGB to linear sRGB; OpenCV saturates 16-bit results to 0..65535 itself."""
+    return np.asarray(cv2.transform(rgb, recipe.camera_to_srgb), dtype=np.uint16)
+
+
+def _set_threads() -> None:
+    """Use as many threads as LibRaw's OpenMP would, so parallel workers share the cores."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        cv2.setNumThreads(int(threads))

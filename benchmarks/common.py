@@ -277,7 +277,14 @@ def environment(extra: str = "") -> str:
     libraw = ".".join(str(part) for part in rawpy.libraw_version)
     packages = ", ".join(
         f"{name} {_version(name)}"
-        for name in ("raw-processor", "rawpy", "exifread", "pillow", "numpy")
+        for name in (
+            "raw-processor",
+            "rawpy",
+            "exifread",
+            "pillow",
+            "numpy",
+            "opencv-python-headless",
+        )
     )
     return (
         f"Measured {dt.date.today().isoformat()}{source_revision()} on {os.cpu_count()} cores"

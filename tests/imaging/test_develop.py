@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import pytest
 import rawpy
@@ -14,7 +13,15 @@ from PIL import Image
 
 from rawproc.imaging import RenditionSpec, process_raw
 from rawproc.imaging import engine as engine_module
-from rawproc.imaging.develop import _OPENCV_BAYER, _Scratch, develop, developable
+from rawproc.imaging.develop import (
+    _BAYER_LAYOUTS,
+    _demosaic_band,
+    _phase_rows,
+    _Recipe,
+    _Scratch,
+    develop,
+    developable,
+)
 from rawproc.imaging.orientation import apply_orientation
 from rawproc.imaging.rawfile import RawFile, open_raw
 from tests.fixtures.dngmaker import make_dng
@@ -104,15 +111,40 @@ def test_every_orientation_is_the_upright_render_turned(
         assert block_difference(turned, expected).mean() < 0.5
 
 
-@pytest.mark.parametrize("pattern", list(_OPENCV_BAYER))
-def test_bayer_layouts_reach_opencv_the_right_way_round(pattern: tuple[int, ...]) -> None:
-    colour = np.array([1000, 2000, 3000], np.uint16)
-    mosaic = np.empty((8, 8), np.uint16)
+def _mosaic_of(image: np.ndarray, pattern: tuple[int, int, int, int]) -> np.ndarray:
+    mosaic = np.empty(image.shape[:2], np.uint16)
     for position, channel in enumerate(pattern):
         dy, dx = divmod(position, 2)
-        mosaic[dy::2, dx::2] = colour[channel]
-    rgb = cv2.demosaicing(mosaic, _OPENCV_BAYER[pattern])
-    assert tuple(int(v) for v in rgb[4, 4]) == (1000, 2000, 3000)
+        mosaic[dy::2, dx::2] = image[dy::2, dx::2, channel]
+    return mosaic
+
+
+def _demosaiced(mosaic: np.ndarray, pattern: tuple[int, int, int, int]) -> np.ndarray:
+    recipe = _Recipe(pattern, (0.0,) * 4, (1.0,) * 4, np.eye(3, dtype=np.float32))
+    black, scale = _phase_rows(recipe, mosaic.shape[1])
+    return _demosaic_band(mosaic, 0, mosaic.shape[0], recipe, black, scale)
+
+
+@pytest.mark.parametrize("pattern", sorted(_BAYER_LAYOUTS))
+def test_every_bayer_layout_gives_back_a_flat_colour(pattern: tuple[int, int, int, int]) -> None:
+    image = np.empty((16, 16, 3), np.uint16)
+    image[:] = (1000, 2000, 3000)
+    rgb = _demosaiced(_mosaic_of(image, pattern), pattern)
+    np.testing.assert_allclose(rgb, image, atol=0.01)
+
+
+@pytest.mark.parametrize("vertical", [True, False], ids=["vertical", "horizontal"])
+def test_edges_are_followed_not_averaged_across(vertical: bool) -> None:
+    """A sharp grey edge comes back sharp: no zipper, no colour fringe (bilinear would blur
+    it over two pixels and tint it)."""
+    image = np.full((32, 32, 3), 4000, np.uint16)
+    if vertical:
+        image[:, 15:] = 30000
+    else:
+        image[15:] = 30000
+    rgb = _demosaiced(_mosaic_of(image, (0, 1, 1, 2)), (0, 1, 1, 2))
+    inner = (slice(4, -4), slice(4, -4))  # away from the mirrored borders
+    np.testing.assert_allclose(rgb[inner], image[inner], atol=1.0)
 
 
 def _stub(**overrides: object) -> RawFile:

@@ -830,31 +830,29 @@ def projection_table(run: Run, scaling: dict[str, Any]) -> str:
 BEHIND = {
     "flashraw": (
         "flashraw decodes with its own SIMD kernels (written in Rust) and a bilinear"
-        " demosaic, and hands out the pixels without copies; the engine goes through"
-        " LibRaw's `dcraw_process` (a general 16-bit pipeline: scaling, white balance,"
-        " interpolation, colour conversion, then an 8-bit copy) and Pillow. Matching it"
-        " would mean replacing LibRaw's processing for the common Bayer formats with a"
-        " vectorised unpack + half-size/bilinear demosaic + 8-bit sRGB step of our own"
-        " (LibRaw would stay for unpacking and for the exotic formats), or depending on"
-        " flashraw itself once it is proven on the formats we must read."
+        " demosaic, and hands out the pixels without copies. The engine's development is"
+        " vectorised too (OpenCV filters and numpy, band by band), but its demosaic does"
+        " several times a bilinear one's work (Hamilton-Adams, 4-7 dB closer to the true"
+        ' picture: see "Demosaic quality"), and LibRaw still unpacks the sensor data'
+        " (for a lossless-JPEG DNG, most of the time). What would close the rest is a"
+        " faster unpacker for the common formats (flashraw's own, once it is proven on the"
+        " formats we must read), not a cheaper demosaic, which would cost the picture."
     ),
     "dcraw_emu": (
-        "dcraw_emu runs the same LibRaw code as the engine's sensor rendering, as a C"
-        " program. Its memory lead is the engine's Python process (about 40 MB of interpreter"
-        " and libraries before any work) and Pillow's copy of the 8-bit image; where it is"
-        " also faster, the difference is the engine's resizes (box reduction, then bicubic)"
-        " and, for files whose half-size render is smaller than the preview, the engine's"
-        " full demosaic (below)."
-        " Closing the memory gap needs LibRaw's output written straight into the buffer"
-        " Pillow uses (no copy), which rawpy does not offer."
+        "dcraw_emu is LibRaw's own pipeline as a C program, without an interpreter: the"
+        " engine's Python process holds about 58 MB of interpreter and libraries (OpenCV"
+        " among them) before any work, which is most of dcraw_emu's memory lead where it"
+        " has one. Where it is also faster, the difference is the engine's resizes (box"
+        " reduction, then bicubic) and, for files whose half-size render is smaller than"
+        " the preview, the engine's full demosaic (below)."
     ),
     "plain": (
         "the plain pipeline is ahead only where the engine also demosaics the full sensor"
         " for the thumbnail and preview: files with no embedded preview of 2048 px and a"
-        " half-size render smaller than 2048 px (the 8 MP EOS 30D: 1752 px). Both then do"
-        " the same LibRaw work. Accepting a half-size render when it is within about 15%"
-        " of the preview size (a 1752 px preview for such cameras, or a small upscale)"
-        " would cut that case to the half-size cost, about 4x less."
+        " half-size render smaller than 2048 px (the 8 MP EOS 30D: 1752 px). Accepting a"
+        " half-size render when it is within about 15% of the preview size (a 1752 px"
+        " preview for such cameras, or a small upscale) would cut that case to the"
+        " half-size cost."
     ),
     "darktable": (
         "darktable-cli runs a complete, tuned processing pipeline; where it is ahead, it"

@@ -837,6 +837,10 @@ BEHIND = {
         " (for a lossless-JPEG DNG, most of the time). What would close the rest is a"
         " faster unpacker for the common formats (flashraw's own, once it is proven on the"
         " formats we must read), not a cheaper demosaic, which would cost the picture."
+        " Where **flashraw (embedded)** is far ahead on the real camera files, it serves"
+        " their embedded JPEG, which is smaller than 2048 px, as the preview; the engine"
+        " does not (an embedded preview must be at least the size asked for) and renders"
+        " those from the sensor, so the two are not making the same preview."
     ),
     "dcraw_emu": (
         "dcraw_emu is LibRaw's own pipeline as a C program, without an interpreter: the"

@@ -369,7 +369,8 @@ class Run:
             "versions": self.versions,
             "unavailable": self.unavailable,
             "repeats": self.repeats,
-            "measured": self.measured,
+            # save_result stamps "measured" with the date alone; the full line is kept here.
+            "environment": self.measured,
             "load": self.load,
         }
 
@@ -385,7 +386,7 @@ class Run:
             versions=data["versions"],
             unavailable=data["unavailable"],
             repeats=data["repeats"],
-            measured=data["measured"],
+            measured=data.get("environment", data["measured"]),
             load=data["load"],
         )
 

@@ -121,8 +121,9 @@ def developable(raw: RawFile) -> bool:
         if float(libraw.camera_whitebalance[0]) == -1:  # LibRaw's cue to balance automatically
             return False
         visible = libraw.raw_image_visible
-    except (rawpy.LibRawError, AttributeError, ValueError, TypeError):  # LibRaw's to render
-        return False
+    # rawpy raises NotImplementedError for colour layouts it cannot describe.
+    except (rawpy.LibRawError, NotImplementedError, AttributeError, ValueError, TypeError):
+        return False  # LibRaw renders it
     return visible is not None and visible.ndim == 2 and min(visible.shape) >= 2
 
 

@@ -187,6 +187,19 @@ def test_other_sensors_stay_with_libraw(overrides: dict[str, object]) -> None:
     assert not developable(_stub(**overrides))
 
 
+def test_a_layout_rawpy_cannot_describe_stays_with_libraw() -> None:
+    class Unusual(SimpleNamespace):
+        @property
+        def raw_pattern(self) -> np.ndarray:
+            raise NotImplementedError("filters: 4")  # what rawpy says for such a sensor
+
+    raw = _stub()
+    facts = dict(vars(raw.libraw))
+    del facts["raw_pattern"]
+    raw.libraw = Unusual(**facts)
+    assert not developable(raw)
+
+
 def test_engine_renders_with_libraw_when_a_sensor_is_not_developable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -88,7 +88,6 @@ class _Recipe:
 
     def transposed(self) -> _Recipe:
         """The recipe for the mosaic turned about its diagonal (rows become columns)."""
-
         p, b, s = self.pattern, self.black, self.scale
         return _Recipe(
             (p[0], p[2], p[1], p[3]),

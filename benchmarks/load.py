@@ -2,7 +2,7 @@
 
 From this process (a second process over loopback), ``--clients`` threads upload
 ``--uploads`` files through ``POST /api/assets/`` to the real stack (gunicorn on PostgreSQL,
-Redis and SeaweedFS, see ``benchmarks/stack.py``) while two Celery worker processes render
+Redis and SeaweedFS, see ``harness/stack.py``) while two Celery worker processes render
 them; then ``--more`` further uploads continue, so the workers' memory is watched over
 ``uploads + more`` files. It reports:
 
@@ -41,9 +41,9 @@ import psutil
 import requests
 
 from benchmarks.common import environment, load_average, load_note, write_sections
-from benchmarks.stack import Stack, running_stack
+from harness.redis import RedisServer
+from harness.stack import Stack, running_stack
 from tests.samples import FIXTURES, samples_dir
-from tests.services import RedisServer
 
 # TIFF-based containers address their data by offsets from the start: bytes appended after
 # the end are never read, so they make a distinct file with the same picture.

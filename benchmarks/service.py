@@ -1,6 +1,6 @@
 """The service end to end: throughput, latency, overhead outside the engine, worker memory.
 
-Runs the real stack of ``benchmarks.stack`` (PostgreSQL, Redis, SeaweedFS, gunicorn, Celery
+Runs the real stack of ``harness.stack`` (PostgreSQL, Redis, SeaweedFS, gunicorn, Celery
 workers) and drives it over HTTP only, as a client would:
 
 1. **empty queue**: one worker; a 24 MP file is uploaded, waited for, uploaded again ...;
@@ -61,7 +61,7 @@ from benchmarks.common import (
     save_result,
     write_sections,
 )
-from benchmarks.stack import Stack, running_stack
+from harness.stack import Stack, running_stack
 from tests.fixtures.dngmaker import PreviewMode, make_dng, sensor_size_for_megapixels
 from tests.samples import samples_dir
 

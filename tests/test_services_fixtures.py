@@ -10,7 +10,9 @@ import pytest
 import redis
 import requests
 
-from tests.services import SeaweedFS, ServiceUnavailable, free_ports, require_postgres
+from harness.processes import ServiceUnavailable, free_ports
+from harness.seaweedfs import SeaweedFS
+from tests.services import require_postgres
 
 BODY = b"\x00raw bytes \xff" * 100
 

@@ -18,9 +18,9 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from harness.seaweedfs import SeaweedFS
 from tests.fixtures.dngmaker import make_dng
 from tests.samples import FIXTURES
-from tests.services import SeaweedFS
 
 SMALL_RAW = FIXTURES / "raw" / "leica_m10_truncated.dng"
 

@@ -22,15 +22,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.services import (
-    ServiceUnavailable,
-    clean_env,
-    free_ports,
-    log_tail,
-    require_postgres,
-    scratch_database,
-    wait_healthy,
-)
+from harness.postgres import scratch_database
+from harness.processes import ServiceUnavailable, clean_env, free_ports, log_tail, wait_healthy
+from tests.services import require_postgres
 
 RAWPROC = str(Path(sys.executable).parent / "rawproc")
 READY_TIMEOUT = 240.0

@@ -29,13 +29,14 @@ from django.urls import URLPattern, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from harness.processes import clean_env
+from harness.seaweedfs import SeaweedFS
 from rawproc import storage
 from rawproc.api import urls as api_urls
 from rawproc.cli import main
 from rawproc.models import Asset
 from rawproc.services.processing import asset_process
 from tests.service.conftest import SMALL_RAW, fetch
-from tests.services import SeaweedFS, clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 PUBLIC_ROUTES = {"health", "schema", "docs"}

@@ -20,6 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
+from harness.seaweedfs import SeaweedFS
 from tests.samples import samples_dir
 from tests.service.conftest import SMALL_RAW
 from tests.service.live import (
@@ -31,7 +32,6 @@ from tests.service.live import (
     upload_multipart,
     wait_done,
 )
-from tests.services import SeaweedFS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

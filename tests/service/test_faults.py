@@ -27,9 +27,9 @@ import pytest
 import requests
 from PIL import Image
 
-from benchmarks.stack import Stack, running_stack
+from harness.redis import RedisServer
+from harness.stack import Stack, running_stack
 from tests.service.faultworker import DELAY_ENV
-from tests.services import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -12,12 +12,13 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from harness.processes import free_ports
+from harness.seaweedfs import SeaweedFS
 from rawproc import storage
 from rawproc.models import Asset, AssetStatus
 from rawproc.services.assets import asset_create
 from rawproc.services.processing import asset_process, asset_reprocess, asset_requeue_stale
 from tests.service.conftest import s3_storage_settings
-from tests.services import SeaweedFS, free_ports
 
 pytestmark = pytest.mark.django_db
 

@@ -23,8 +23,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from harness.processes import clean_env
 from tests.service.live import serve
-from tests.services import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

@@ -1,4 +1,4 @@
-"""The real service stack on this machine, for the service and load benchmarks.
+"""The real service stack on loopback, for the service and load benchmarks and the fault tests.
 
 ``running_stack()`` starts what a production deployment runs, each piece of its own so a
 benchmark never touches anyone's data and leaves nothing behind:
@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,17 +30,23 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tests.services import (
+from harness.postgres import scratch_database
+from harness.processes import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
-    SeaweedFS,
     ServiceUnavailable,
-    clean_env,
     free_ports,
-    log_tail,
     port_answers,
-    scratch_database,
+    stop_group,
     wait_healthy,
+)
+from harness.seaweedfs import SeaweedFS
+from harness.service import (
+    api_command,
+    create_token,
+    service_env,
+    wait_for_ready_log,
+    worker_command,
 )
 
 START_TIMEOUT = 90.0
@@ -95,27 +98,21 @@ class Stack:
             hostname = f"bench{index}-{uuid.uuid4().hex[:6]}@%h"
             with log.open("ab") as out:
                 process = subprocess.Popen(
-                    [
-                        sys.executable, "-m", "celery", "-A", app, "worker",
-                        *(["--beat"] if beat else []),
-                        "--pool", "prefork", "--concurrency", str(concurrency),
-                        "--loglevel", "INFO", "--hostname", hostname,
-                        "--without-gossip", "--without-mingle", "--without-heartbeat",
-                    ],
+                    worker_command(app=app, hostname=hostname, concurrency=concurrency, beat=beat),
                     env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
                     start_new_session=True, cwd=self.workdir,
                 )  # fmt: skip
             self.workers.append(process)
             started.append((process, log))
         for process, log in started:
-            _wait_for_log(process, log)
+            wait_for_ready_log(process, log, timeout=START_TIMEOUT)
         return [process for process, _ in started]
 
     def stop_workers(self) -> None:
         """Warm shutdown of every worker (SIGTERM), killing what outlives the timeout."""
         workers, self.workers = self.workers, []
         for process in workers:
-            _stop(process)
+            stop_group(process, STOP_TIMEOUT)
 
     def queue_length(self) -> int:
         """Messages waiting in the decode queue (not those a worker holds)."""
@@ -134,33 +131,6 @@ class Stack:
             tail = log.read_text(errors="replace").splitlines()[-lines:]
             parts.append(f"--- {log.name}\n" + "\n".join(tail))
         return "\n".join(parts)
-
-
-def _wait_for_log(process: subprocess.Popen[bytes], log: Path) -> None:
-    """A Celery worker prints ``ready.`` once it consumes; fail early if it dies first."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceUnavailable(
-                f"worker exited with {process.returncode}:\n{log_tail(log, 30)}"
-            )
-        if log.is_file() and " ready." in log.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise ServiceUnavailable(
-        f"worker did not become ready in {START_TIMEOUT:.0f} s:\n{log_tail(log, 30)}"
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process, then SIGKILL its process group (its own children) when it is done."""
-    if process.poll() is None:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def _require(name: str, url: str, default_port: int) -> None:
@@ -199,21 +169,21 @@ def running_stack(
         seaweedfs = SeaweedFS(workdir / "seaweedfs")
         seaweedfs.start()
         try:
-            env = _service_env(workdir, database_url, redis_url, prefix, seaweedfs, extra_env)
-            token = subprocess.run(
-                [sys.executable, "-m", "rawproc.cli", "token", BENCH_USER],
-                env=env, check=True, capture_output=True, text=True, cwd=workdir,
-            ).stdout.strip()  # fmt: skip
+            env = service_env(
+                data_dir=workdir / "data",
+                database_url=database_url,
+                redis_url=redis_url,
+                queue_prefix=prefix,
+                seaweedfs=seaweedfs,
+                bucket=seaweedfs.create_bucket("bench"),
+                extra=extra_env,
+            )
+            token = create_token(BENCH_USER, env, workdir)
             (port,) = free_ports(1)
             log = workdir / "api.log"
             with log.open("wb") as out:
                 api = subprocess.Popen(
-                    [
-                        sys.executable, "-m", "gunicorn", "config.wsgi:application",
-                        "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers),
-                        "--worker-class", "gthread", "--threads", str(threads),
-                        "--timeout", "300", "--graceful-timeout", "10",
-                    ],
+                    api_command(f"127.0.0.1:{port}", web_workers=web_workers, threads=threads),
                     env=env, stdout=out, stderr=subprocess.STDOUT,
                     start_new_session=True, cwd=workdir,
                 )  # fmt: skip
@@ -232,47 +202,10 @@ def running_stack(
                 yield stack
             finally:
                 stack.stop_workers()
-                _stop(api)
+                stop_group(api, STOP_TIMEOUT)
                 _purge_queues(redis_url, prefix)
         finally:
             seaweedfs.stop()
-
-
-def _service_env(
-    workdir: Path,
-    database_url: str,
-    redis_url: str,
-    prefix: str,
-    seaweedfs: SeaweedFS,
-    extra: Mapping[str, str] | None,
-) -> dict[str, str]:
-    env = clean_env()
-    # The project root on the path: the children run from the work folder (no stray .env).
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
-    )
-    env.update(
-        {
-            "RAWPROC_DATA_DIR": str(workdir / "data"),
-            "RAWPROC_LOG_LEVEL": "WARNING",
-            "SECRET_KEY": uuid.uuid4().hex * 2,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "RAWPROC_DEFAULT_QUEUE": prefix,
-            "RAWPROC_DECODE_QUEUE": f"{prefix}.decode",
-            "AWS_BUCKET_NAME": seaweedfs.create_bucket("bench"),
-            "AWS_ACCESS_KEY_ID": seaweedfs.access_key,
-            "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_key,
-            "AWS_S3_ENDPOINT_URL": seaweedfs.endpoint_url,
-            "AWS_S3_REGION_NAME": seaweedfs.region,
-            "AWS_S3_ADDRESSING_STYLE": "path",
-            # One benchmark user uploads far beyond the per-user limit; the throttle stays on,
-            # as deployed, with a limit it never reaches.
-            "RAWPROC_UPLOAD_RATE": "1000000/min",
-            **(extra or {}),
-        }
-    )
-    return env
 
 
 def _purge_queues(redis_url: str, prefix: str) -> None:

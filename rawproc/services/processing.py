@@ -188,6 +188,7 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
         timings["upload"] = _elapsed_ms(upload_started)
         replaced = _commit_result(asset, task_id, result, written, timings)
     except ImagingError as exc:
+        logger.info("asset %s failed: %s [%s] %s", asset_id, exc, exc.code, exc.detail)
         _discard(written)
         _finish_failed(asset.pk, task_id, exc.code, exc.message, exc.detail)
         return
@@ -224,6 +225,10 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
         _discard(written)
         _finish_failed(asset.pk, task_id, "internal_error", INTERNAL_ERROR, describe_exception(exc))
         return
+    for warning in result.warnings:
+        logger.info(
+            "asset %s: %s: %s (%s)", asset_id, warning.code, warning.message, warning.detail
+        )
     if replaced is None:
         logger.info("asset %s was reprocessed or deleted meanwhile; results dropped", asset_id)
         _discard(written)

@@ -42,7 +42,8 @@ class Asset(models.Model):
         max_length=16, choices=AssetStatus.choices, default=AssetStatus.QUEUED
     )
     error_code = models.CharField(max_length=64, blank=True)
-    error_message = models.TextField(blank=True)
+    error_message = models.TextField(blank=True, help_text="For people: one sentence.")
+    error_detail = models.TextField(blank=True, help_text="Technical: for logs and support.")
 
     metadata = models.JSONField(default=dict, blank=True)
     camera_make = models.CharField(max_length=100, blank=True, db_index=True)
@@ -51,6 +52,9 @@ class Asset(models.Model):
     iso = models.PositiveIntegerField(null=True, blank=True, db_index=True)
     taken_at = models.DateTimeField(null=True, blank=True, db_index=True)
     degraded = models.BooleanField(default=False, help_text="Rendered from the embedded preview.")
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="The engine's warnings: [{code, message, detail}]."
+    )
     timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds per stage.")
 
     # Processing bookkeeping: the current job's task id, runs started, runs that never finished.

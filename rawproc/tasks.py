@@ -13,7 +13,7 @@ from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from rawproc.services.processing import TRANSIENT_ERRORS, asset_process, asset_requeue_stale
+from rawproc.services.processing import RETRIED_ERRORS, asset_process, asset_requeue_stale
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
     name="rawproc.process_asset",
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT_ERRORS,
+    autoretry_for=RETRIED_ERRORS,
     retry_backoff=2,
     retry_backoff_max=settings.RAWPROC_RETRY_BACKOFF_MAX,
     retry_jitter=True,

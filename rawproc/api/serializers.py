@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rawproc import storage
@@ -122,11 +123,22 @@ class ErrorOutputSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ProblemOutputSerializer(serializers.Serializer):
+    """A processing error or warning: a stable code, a sentence for people, technical detail."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    detail = serializers.CharField(allow_blank=True)
+
+
 class AssetOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     url = serializers.SerializerMethodField()
     status = serializers.CharField()
     error = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField(
+        help_text="Why the renditions are less than they could be (e.g. from the preview)."
+    )
     original_filename = serializers.CharField()
     size = serializers.IntegerField()
     content_type = serializers.CharField()
@@ -155,10 +167,27 @@ class AssetOutputSerializer(serializers.Serializer):
     def get_original_url(self, asset: Asset) -> str:
         return absolute(self.context["request"], reverse("asset-original", args=[asset.pk]))
 
+    @extend_schema_field(ProblemOutputSerializer(allow_null=True))
     def get_error(self, asset: Asset) -> dict[str, str] | None:
         if not asset.error_code:
             return None
-        return {"code": asset.error_code, "message": asset.error_message}
+        return {
+            "code": asset.error_code,
+            "message": asset.error_message,
+            "detail": asset.error_detail,
+        }
+
+    @extend_schema_field(ProblemOutputSerializer(many=True))
+    def get_warnings(self, asset: Asset) -> list[dict[str, str]]:
+        return [
+            {
+                "code": str(w.get("code", "")),
+                "message": str(w.get("message", "")),
+                "detail": str(w.get("detail", "")),
+            }
+            for w in asset.warnings or []
+            if isinstance(w, dict)
+        ]
 
     def get_variants(self, asset: Asset) -> list[dict[str, Any]]:
         return list(

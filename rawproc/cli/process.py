@@ -43,6 +43,11 @@ NOT_RAW_EXTENSIONS = frozenset(
     )
 )
 SNIFF_BYTES = 4096
+# Messages of the failures the engine does not describe itself.
+INTERNAL_ERROR = "An unexpected error stopped the processing of this file; please report it."
+OUT_OF_MEMORY = "The computer ran out of memory processing this file; try fewer jobs (-j)."
+WORKER_CRASHED = "The worker process died reading this file."
+CRASH_DETAIL = "the process pool broke while this file was the only one in flight"
 
 
 def add_parser(subparsers: Any, name: str, summary: str) -> None:
@@ -264,16 +269,17 @@ def process_one(job: Job) -> Record:
     try:
         result = process_raw(job.source, job.specs, job.options, name=name)
     except ImagingError as exc:
-        return failure_record(job, exc.code, str(exc), started)
+        return failure_record(job, exc.code, exc.message, started, exc.detail)
+    except MemoryError as exc:
+        return failure_record(job, "out_of_memory", OUT_OF_MEMORY, started, _describe(exc))
     except Exception as exc:  # an engine defect must not stop the batch
-        return failure_record(job, "internal_error", f"{name}: {_describe(exc)}", started)
+        return failure_record(job, "internal_error", INTERNAL_ERROR, started, _describe(exc))
     write_started = time.perf_counter()
     try:
         renditions = _write_outputs(Path(job.outdir), result)
     except (OSError, TypeError, ValueError) as exc:
-        return failure_record(
-            job, "write_error", f"{name}: cannot write {job.outdir}: {_describe(exc)}", started
-        )
+        message = f"The outputs cannot be written to {job.outdir}."
+        return failure_record(job, "write_error", message, started, _describe(exc))
     now = time.perf_counter()
     timings = {
         **result.timings_ms,
@@ -286,20 +292,25 @@ def process_one(job: Job) -> Record:
         "error": None,
         "output_dir": job.outdir,
         "degraded": result.degraded,
+        "warnings": [warning.as_dict() for warning in result.warnings],
         "renditions": renditions,
         "metadata": result.metadata,
         "timings_ms": timings,
     }
 
 
-def failure_record(job: Job, code: str, message: str, started: float | None = None) -> Record:
+def failure_record(
+    job: Job, code: str, message: str, started: float | None = None, detail: str = ""
+) -> Record:
+    """The record of a file that failed: ``message`` is for people, ``detail`` technical."""
     timings = {"total": _ms(time.perf_counter() - started)} if started is not None else {}
     return {
         "file": job.source,
         "status": "failed",
-        "error": {"code": code, "message": message},
+        "error": {"code": code, "message": message, "detail": detail},
         "output_dir": None,
         "degraded": False,
+        "warnings": [],
         "renditions": {},
         "metadata": None,
         "timings_ms": timings,
@@ -347,12 +358,7 @@ def execute(jobs: Sequence[Job], workers: int, report: Callable[[Record], None])
 
     def crashed(culprits: list[Job]) -> None:
         for job in culprits:
-            name = Path(job.source).name
-            report(
-                failure_record(
-                    job, "worker_crashed", f"{name}: the worker process died reading this file"
-                )
-            )
+            report(failure_record(job, "worker_crashed", WORKER_CRASHED, detail=CRASH_DETAIL))
 
     _run_pool(suspects, 1, 1, report, crashed)
 
@@ -401,8 +407,7 @@ def _collect(future: Future[Record], job: Job, report: Callable[[Record], None])
     except BrokenProcessPool:
         return False
     except Exception as exc:  # e.g. a result that cannot be sent back
-        name = Path(job.source).name
-        record = failure_record(job, "internal_error", f"{name}: {_describe(exc)}")
+        record = failure_record(job, "internal_error", INTERNAL_ERROR, detail=_describe(exc))
     report(record)
     return True
 
@@ -429,15 +434,20 @@ class _Reporter:
         self.total = total
         self.as_json = as_json
         self.ok = 0
+        self.degraded = 0
         self.failed = 0
         self.bar = tqdm(total=total, unit="file", file=sys.stderr, disable=not sys.stderr.isatty())
 
     def report(self, record: Record) -> None:
+        name = Path(record["file"]).name
         if record["status"] == "ok":
             self.ok += 1
+            self.degraded += bool(record["degraded"])
         else:
             self.failed += 1
-            self.bar.write(f"failed: {record['error']['message']}", file=sys.stderr)
+            self.bar.write(f"failed: {name}: {record['error']['message']}", file=sys.stderr)
+        for warning in record["warnings"]:
+            self.bar.write(f"warning: {name}: {warning['message']}", file=sys.stderr)
         if self.as_json:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             sys.stdout.flush()
@@ -448,8 +458,9 @@ class _Reporter:
 
     def summary(self, seconds: float, outdir: Path) -> None:
         rate = self.total / seconds if seconds > 0 else 0.0
+        degraded = f" ({self.degraded} from the camera's preview)" if self.degraded else ""
         print(
-            f"{self.total} files: {self.ok} ok, {self.failed} failed"
+            f"{self.total} files: {self.ok} ok{degraded}, {self.failed} failed"
             f" in {seconds:.1f} s ({rate:.2f} files/s); outputs in {outdir}",
             file=sys.stderr,
         )

@@ -11,16 +11,29 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import rawpy
 from PIL import Image, ImageCms
 
+from . import libraw_stderr, plausibility
 from .develop import develop, developable
 from .encode import encode
-from .errors import CorruptFile, ImageTooLarge
+from .errors import (
+    SENSOR_DATA_CUT_OFF,
+    SENSOR_DATA_GARBAGE,
+    SENSOR_DATA_MISSING,
+    SENSOR_DATA_UNREADABLE,
+    CorruptFile,
+    EngineWarning,
+    ImageTooLarge,
+    ImagingError,
+    SensorDataUnusable,
+    describe_exception,
+    preview_aspect_mismatch,
+)
 from .exif import build_exif
 from .metadata import extract_metadata
 from .orientation import (
@@ -55,6 +68,14 @@ _REDUCING_GAP = 2.0
 _RESIZE_BAND_ROWS = 128
 # Rows at the end of the sensor data examined for signs of a truncated file.
 _CUT_OFF_ROWS = 4
+# Sensor data sampled every this many rows and columns when looking for missing data.
+_MISSING_STEP = 8
+# Sensor data reading 0 in more than this share of its pixels (above a black level) is absent.
+_MISSING_SHARE = 0.5
+# What LibRaw prints when the data ends before the image does.
+_LIBRAW_EOF = "Unexpected end of file"
+# Long edge the embedded preview is decoded at to judge a sensor render by.
+_REFERENCE_EDGE = 64
 
 
 @dataclass(frozen=True)
@@ -86,7 +107,7 @@ class ProcessResult:
     renditions: list[Rendition]
     timings_ms: dict[str, float]
     degraded: bool = False
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[EngineWarning] = field(default_factory=list)
 
 
 class _Timer:
@@ -105,7 +126,7 @@ class _Timer:
 
 def read_metadata(src: Source, *, name: str | None = None) -> dict[str, Any]:
     """The normalised metadata record of a RAW file, without rendering anything."""
-    with open_raw(src, name=name) as raw:
+    with libraw_stderr.captured(), open_raw(src, name=name) as raw:
         metadata: dict[str, Any] = extract_metadata(raw)
         return metadata
 
@@ -117,13 +138,48 @@ def process_raw(
     *,
     name: str | None = None,
 ) -> ProcessResult:
-    """Read metadata and render ``specs`` from one RAW file (a path or binary file object)."""
+    """Read metadata and render ``specs`` from one RAW file (a path or binary file object).
+
+    LibRaw's own messages are logged, and quoted in the ``detail`` of the error raised or of
+    the warnings about the sensor data.
+    """
+    capture = None
+    try:
+        with libraw_stderr.captured() as capture:
+            result = _process(src, specs, options, name, capture)
+    except ImagingError as exc:
+        if capture is not None:
+            exc.detail = _quoting_libraw(exc.detail, capture.lines)
+        raise
+    if result.degraded:
+        result.warnings = [
+            replace(w, detail=_quoting_libraw(w.detail, capture.lines))
+            if w.code.startswith("sensor_data_")
+            else w
+            for w in result.warnings
+        ]
+    return result
+
+
+def _quoting_libraw(detail: str, lines: list[str]) -> str:
+    if not lines:
+        return detail
+    return "; ".join(filter(None, (detail, libraw_stderr.summary(lines))))
+
+
+def _process(
+    src: Source,
+    specs: Sequence[RenditionSpec],
+    options: EngineOptions,
+    name: str | None,
+    libraw: libraw_stderr.Capture,
+) -> ProcessResult:
     timer = _Timer()
     with timer("open"):
         raw = open_raw(src, name=name)
     with raw:
         _check_pixel_limit(raw, options.max_pixels)
-        job = _Job(raw, options, timer)
+        job = _Job(raw, options, timer, libraw)
         job.plan(specs)
         with timer("metadata"):
             # LibRaw's black/white levels and white balance need the sensor data unpacked:
@@ -152,20 +208,28 @@ def _check_pixel_limit(raw: RawFile, max_pixels: int) -> None:
     if pixels > max_pixels:
         raise ImageTooLarge(
             raw.name,
-            f"sensor of {sizes.raw_width}x{sizes.raw_height} ({pixels / 1e6:.0f} MP) "
-            f"exceeds the limit of {max_pixels / 1e6:.0f} MP",
+            f"The image is too large: {pixels / 1e6:.0f} megapixels, "
+            f"the limit is {max_pixels / 1e6:.0f}.",
+            f"sensor of {sizes.raw_width}x{sizes.raw_height} pixels, max_pixels={max_pixels}",
         )
 
 
 class _Job:
     """The per-file rendering plan and the sources it decodes, each at most once."""
 
-    def __init__(self, raw: RawFile, options: EngineOptions, timer: _Timer) -> None:
+    def __init__(
+        self,
+        raw: RawFile,
+        options: EngineOptions,
+        timer: _Timer,
+        libraw_said: libraw_stderr.Capture | None = None,
+    ) -> None:
         self.raw = raw
         self.options = options
         self.timer = timer
+        self.libraw_said = libraw_said
         self.degraded = False
-        self.warnings: list[str] = []
+        self.warnings: list[EngineWarning] = []
         self.preview: EmbeddedPreview | None = None
         self.sensor_size = self._sensor_size()
         self.targets: dict[RenditionSpec, int] = {}
@@ -206,16 +270,19 @@ class _Job:
         if not specs:
             return []
         if self.sensor_size is None:
-            return self._render_degraded(specs, self.raw.libraw_error or "no sensor data")
+            detail = self.raw.libraw_error or "LibRaw found no sensor data"
+            return self._render_degraded(specs, self._unreadable(detail))
         targets, by_source = self.targets, dict(self.sources)
         sensor_specs = [s for s in specs if by_source[s] != SOURCE_PREVIEW]
         sensor_image: Image.Image | None = None
         if sensor_specs:
             full = any(by_source[s] == SOURCE_FULL for s in sensor_specs)
+            reference = self._reference()
             try:
                 sensor_image = self._decode_sensor(half_size=not full)
-            except CorruptFile as exc:
-                return self._render_degraded(specs, exc.reason)
+                self._check_picture(sensor_image, reference)
+            except SensorDataUnusable as exc:
+                return self._render_degraded(specs, exc)
             if full:
                 for spec in sensor_specs:
                     by_source[spec] = SOURCE_FULL
@@ -257,18 +324,40 @@ class _Job:
     def _matching_preview(self, wanted: int) -> EmbeddedPreview | None:
         """The embedded preview, if it shows the same frame as the sensor."""
         preview = find_preview(self.raw, self.options.max_pixels, wanted)
-        if preview is None or self.sensor_size is None:
+        if preview is None or self.sensor_size is None or self._same_aspect(preview):
             return preview
+        self.warnings.append(
+            preview_aspect_mismatch((preview.width, preview.height), self.sensor_size)
+        )
+        return None
+
+    def _same_aspect(self, preview: EmbeddedPreview) -> bool:
+        assert self.sensor_size is not None
         sw, sh = self.sensor_size
         pw, ph = preview.width, preview.height
         sensor_aspect = max(sw, sh) / min(sw, sh)
         preview_aspect = max(pw, ph) / min(pw, ph)
-        if abs(preview_aspect / sensor_aspect - 1) > _ASPECT_TOLERANCE:
-            self.warnings.append(
-                f"embedded preview {pw}x{ph} does not match the sensor's aspect; not used"
-            )
-            return None
-        return preview
+        return abs(preview_aspect / sensor_aspect - 1) <= _ASPECT_TOLERANCE
+
+    def _reference(self) -> plausibility.Reference | None:
+        """The embedded preview, small, to judge the sensor render by (read before LibRaw
+        is closed); ``None`` without a preview that shows the sensor's frame."""
+        with self.timer("check"):
+            preview = self.preview or find_preview(self.raw, self.options.max_pixels, 0)
+            if preview is None or not self._same_aspect(preview):
+                return None
+            try:
+                image = decode_preview(preview, _REFERENCE_EDGE)
+            except _PILLOW_ERRORS:
+                return None
+            return plausibility.reference(image)
+
+    def _check_picture(self, image: Image.Image, reference: plausibility.Reference | None) -> None:
+        """Refuse a sensor render that is noise, or flat or unlike the camera's preview."""
+        with self.timer("check"):
+            problem = plausibility.garbage(image, reference)
+        if problem is not None:
+            raise SensorDataUnusable(self.raw.name, SENSOR_DATA_GARBAGE, problem)
 
     def _decode_sensor(self, *, half_size: bool) -> Image.Image:
         stage = "decode_half" if half_size else "decode_full"
@@ -276,19 +365,32 @@ class _Job:
         assert libraw is not None
         with self.timer(stage):
             # Checked before rendering: rendering changes LibRaw's copy of the sensor data.
-            if _sensor_data_cut_off(libraw):
-                raise CorruptFile(self.raw.name, "sensor data is cut off (the file is truncated)")
+            problem = _sensor_data_problem(libraw)
+            if problem is not None:
+                raise SensorDataUnusable(self.raw.name, *problem)
+            # Running out of memory says nothing about the file: MemoryError is not caught,
+            # and LibRaw's own kind becomes one.
             try:
                 if developable(self.raw):
                     orientation = exif_from_libraw_flip(int(libraw.sizes.flip))
                     image = develop(self.raw, half_size=half_size, orientation=orientation)
                 else:
                     image = self._libraw_render(half_size=half_size)
-            except (rawpy.LibRawError, ValueError, MemoryError) as exc:
-                raise CorruptFile(self.raw.name, f"sensor data cannot be decoded: {exc}") from exc
+            except rawpy.LibRawUnsufficientMemoryError as exc:
+                raise MemoryError(describe_exception(exc)) from exc
+            except (rawpy.LibRawError, ValueError) as exc:
+                raise self._unreadable(describe_exception(exc)) from exc
             if image.getbbox() is None:
-                raise CorruptFile(self.raw.name, "sensor data is missing (decodes to black)")
+                raise SensorDataUnusable(
+                    self.raw.name, SENSOR_DATA_MISSING, "the sensor data decodes to black"
+                )
             return image
+
+    def _unreadable(self, detail: str) -> SensorDataUnusable:
+        """LibRaw refused the sensor data: because the file ends early, if LibRaw said so."""
+        said = self.libraw_said.so_far() if self.libraw_said is not None else ""
+        problem = SENSOR_DATA_CUT_OFF if _LIBRAW_EOF in said else SENSOR_DATA_UNREADABLE
+        return SensorDataUnusable(self.raw.name, problem, detail)
 
     def _libraw_render(self, *, half_size: bool) -> Image.Image:
         """LibRaw's own pipeline, for the sensors ``develop`` does not handle."""
@@ -311,7 +413,9 @@ class _Job:
                 image = decode_preview(preview, target)
             except _PILLOW_ERRORS as exc:  # its header was fine, its data is not
                 raise CorruptFile(
-                    self.raw.name, f"embedded preview cannot be decoded: {exc}"
+                    self.raw.name,
+                    "The camera's preview in the file is damaged and cannot be shown.",
+                    f"embedded preview cannot be decoded: {describe_exception(exc)}",
                 ) from exc
             if preview_needs_rotation(
                 preview_size=(preview.width, preview.height),
@@ -321,23 +425,24 @@ class _Job:
                 image = apply_orientation(image, self.orientation)
             return image
 
-    def _render_degraded(self, specs: Sequence[RenditionSpec], reason: str) -> list[Rendition]:
+    def _render_degraded(
+        self, specs: Sequence[RenditionSpec], unusable: SensorDataUnusable
+    ) -> list[Rendition]:
         """Every rendition from the embedded preview, because the sensor data is unusable."""
         self.degraded = True
         self.raw.close()
         preview = self.preview or find_preview(self.raw, self.options.max_pixels, 1 << 30)
         if preview is None:
-            raise CorruptFile(
-                self.raw.name,
-                f"{self.raw.format} file cannot be decoded ({reason}) "
-                "and holds no usable embedded preview",
-            )
+            unusable.detail = f"{self.raw.format} file: {unusable.detail}; no embedded preview"
+            raise unusable
         self.preview = preview
-        self.warnings.append(
-            f"sensor data unusable ({reason}); renditions made from the embedded preview"
-        )
         targets = _targets(specs, preview.long_edge)
-        image = self._decode_preview(preview, max(targets.values()))
+        try:
+            image = self._decode_preview(preview, max(targets.values()))
+        except CorruptFile as exc:
+            unusable.detail = f"{self.raw.format} file: {unusable.detail}; {exc.detail}"
+            raise unusable from exc
+        self.warnings.append(unusable.warning(preview.long_edge))
         results = self._derive(image, specs, targets, SOURCE_PREVIEW)
         return [results[spec] for spec in specs]
 
@@ -367,23 +472,34 @@ class _Job:
         return out
 
 
-def _sensor_data_cut_off(libraw: Any) -> bool:
-    """Whether the sensor data ends early, which LibRaw does not report as an error.
+def _sensor_data_problem(libraw: Any) -> tuple[str, str] | None:
+    """A warning code and its detail when the sensor data is cut off or absent, which LibRaw
+    does not report as an error.
 
     LibRaw fills the rows it could not read by repeating the last row it read (a real
     sensor never gives two bit-identical rows that are not uniform), or leaves them at 0 (a
-    real pixel never reads 0 when the black level is above it).
+    real pixel never reads 0 when the black level is above it); a stub whose data was
+    stripped reads 0 almost everywhere.
     """
     try:
         raw = libraw.raw_image_visible
     except rawpy.LibRawError:
-        return False
+        return None
     if raw is None or raw.ndim != 2 or raw.shape[0] < 8:
-        return False
+        return None
     tail = raw[-min(_CUT_OFF_ROWS, raw.shape[0] // 4) :]
     if (tail == tail[0]).all() and tail[0].min() != tail[0].max():
-        return True
-    return not tail.any() and min(libraw.black_level_per_channel) > 0
+        return SENSOR_DATA_CUT_OFF, "the last rows of the sensor data repeat bit for bit"
+    black = min(libraw.black_level_per_channel)
+    if black <= 0:
+        return None
+    if not tail.any():
+        return SENSOR_DATA_CUT_OFF, f"the last rows of the sensor data read 0, black level {black}"
+    sample = raw[::_MISSING_STEP, ::_MISSING_STEP]
+    zeros = float(np.count_nonzero(sample == 0)) / max(1, sample.size)
+    if zeros > _MISSING_SHARE:
+        return SENSOR_DATA_MISSING, f"{zeros:.0%} of the sensor data reads 0, black level {black}"
+    return None
 
 
 def _targets(specs: Sequence[RenditionSpec], long_edge: int) -> dict[RenditionSpec, int]:

@@ -1,11 +1,45 @@
-"""Typed errors raised by the imaging engine.
+"""Typed errors and warnings of the imaging engine.
 
-Each error carries a stable ``code`` (used by the API, the workers and the CLI) and
-a human-readable message that names the file, so a user can tell which upload failed
-and why without reading a traceback.
+Each error carries a stable ``code`` (used by the API, the workers and the CLI), a
+``message`` for people (one sentence, no exception names or library words) and a
+technical ``detail`` for logs and support. ``str(error)`` names the file as well, for logs.
+
+A warning (``EngineWarning``) says why a result is less than it could be, with the same
+three parts; the codes are below. ``SensorDataUnusable`` is the one error the engine
+recovers from itself, by rendering from the embedded preview: it turns into a warning then,
+and is raised as it is when the file holds no usable preview.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Warning codes: stable, documented in docs/api.md and docs/engine.md.
+SENSOR_DATA_CUT_OFF = "sensor_data_cut_off"
+SENSOR_DATA_UNREADABLE = "sensor_data_unreadable"
+SENSOR_DATA_MISSING = "sensor_data_missing"
+SENSOR_DATA_GARBAGE = "sensor_data_garbage"
+PREVIEW_ASPECT_MISMATCH = "preview_aspect_mismatch"
+
+# What went wrong with the sensor data, said to a person (completed by what was done).
+_SENSOR_CAUSES = {
+    SENSOR_DATA_CUT_OFF: "The file is incomplete",
+    SENSOR_DATA_UNREADABLE: "The image data in the file cannot be read",
+    SENSOR_DATA_MISSING: "The file holds no image data",
+    SENSOR_DATA_GARBAGE: "The image data in the file is garbled",
+}
+
+
+@dataclass(frozen=True)
+class EngineWarning:
+    """Why a result is degraded or less than it could be."""
+
+    code: str
+    message: str
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "detail": self.detail}
 
 
 class ImagingError(Exception):
@@ -13,10 +47,11 @@ class ImagingError(Exception):
 
     code = "imaging_error"
 
-    def __init__(self, filename: str, reason: str) -> None:
+    def __init__(self, filename: str, message: str, detail: str = "") -> None:
         self.filename = filename
-        self.reason = reason
-        super().__init__(f"{filename}: {reason}")
+        self.message = message
+        self.detail = detail
+        super().__init__(f"{filename}: {message}")
 
 
 class UnsupportedFormat(ImagingError):
@@ -31,7 +66,44 @@ class CorruptFile(ImagingError):
     code = "corrupt_file"
 
 
+class SensorDataUnusable(CorruptFile):
+    """The sensor data gives no picture; ``problem`` is one of the ``SENSOR_DATA_*`` codes."""
+
+    def __init__(self, filename: str, problem: str, detail: str = "") -> None:
+        self.problem = problem
+        cause = _SENSOR_CAUSES[problem]
+        super().__init__(
+            filename, f"{cause}, and the file holds no usable preview to show instead.", detail
+        )
+
+    def warning(self, preview_long_edge: int) -> EngineWarning:
+        """The warning of a result rendered from a preview of ``preview_long_edge`` px instead."""
+        cause = _SENSOR_CAUSES[self.problem]
+        return EngineWarning(
+            self.problem,
+            f"{cause}: shown from the camera's {preview_long_edge} px preview.",
+            self.detail,
+        )
+
+
 class ImageTooLarge(ImagingError):
     """The declared pixel count exceeds the configured limit (decompression bomb guard)."""
 
     code = "image_too_large"
+
+
+def preview_aspect_mismatch(preview: tuple[int, int], sensor: tuple[int, int]) -> EngineWarning:
+    return EngineWarning(
+        PREVIEW_ASPECT_MISMATCH,
+        "The camera's preview is framed differently from the sensor image, so it was not used.",
+        f"embedded preview {preview[0]}x{preview[1]} does not match the aspect of the "
+        f"{sensor[0]}x{sensor[1]} sensor image",
+    )
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A one-line technical summary for a ``detail`` field: the class and its text."""
+    text = exc.args[0] if len(exc.args) == 1 else (str(exc) if exc.args else "")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{type(exc).__name__}: {text}" if str(text) else type(exc).__name__

@@ -17,7 +17,7 @@ from typing import IO, Any, BinaryIO, Literal
 
 import rawpy
 
-from .errors import CorruptFile, UnsupportedFormat
+from .errors import CorruptFile, UnsupportedFormat, describe_exception
 
 Buffer = bytes | mmap.mmap
 Source = str | os.PathLike[str] | BinaryIO | IO[bytes]
@@ -101,6 +101,7 @@ class RawFile:
 
     ``libraw`` is ``None`` when the container is a RAW but LibRaw refuses it (a stub or a
     file cut off inside its header); metadata and embedded previews may still be read.
+    ``libraw_error`` then says why, technically (for a ``detail`` field).
     """
 
     name: str
@@ -156,17 +157,23 @@ def open_raw(src: Source, *, name: str | None = None) -> RawFile:
             with open(path, "rb") as fh:
                 head = fh.read(_SNIFF_BYTES)
         except OSError as exc:
-            raise UnsupportedFormat(label, f"cannot read file ({exc.strerror})") from exc
+            raise UnsupportedFormat(
+                label, "The file cannot be read.", describe_exception(exc)
+            ) from exc
     else:
         label = name or os.path.basename(str(getattr(src, "name", "") or "")) or "<stream>"
         data = src.read()
         size = len(data)
         head = data[:_SNIFF_BYTES]
     if size == 0:
-        raise UnsupportedFormat(label, "the file is empty")
+        raise UnsupportedFormat(label, "The file is empty.")
     family = sniff_format(head)
     if family is None:
-        raise UnsupportedFormat(label, f"not a camera RAW file ({describe_content(head)})")
+        raise UnsupportedFormat(
+            label,
+            f"This is not a camera RAW file ({describe_content(head)}).",
+            f"first bytes: {head[:16].hex(' ')}",
+        )
     libraw = None
     error = None
     try:
@@ -175,18 +182,13 @@ def open_raw(src: Source, *, name: str | None = None) -> RawFile:
         else:
             assert data is not None
             libraw = rawpy.imread(io.BytesIO(data))
+    except rawpy.LibRawUnsufficientMemoryError as exc:
+        raise MemoryError(describe_exception(exc)) from exc
     except (rawpy.LibRawError, OSError, ValueError) as exc:
-        error = _libraw_message(exc)
+        error = describe_exception(exc)
     if libraw is None and size < 64:
-        raise CorruptFile(label, f"{family} file is cut off after {size} bytes")
+        raise CorruptFile(label, f"The {family} file is cut off after {size} bytes.", error or "")
     return RawFile(label, family, size, libraw, path, data, error)
-
-
-def _libraw_message(exc: BaseException) -> str:
-    text = exc.args[0] if exc.args else str(exc)
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return f"{type(exc).__name__}: {text}"
 
 
 def describe_content(head: bytes) -> str:

@@ -33,6 +33,7 @@ from django.utils.dateparse import parse_datetime
 
 from rawproc import storage
 from rawproc.imaging import EngineOptions, ImagingError, ProcessResult, RenditionSpec, process_raw
+from rawproc.imaging.errors import describe_exception
 from rawproc.models import Asset, AssetStatus, Variant
 from rawproc.services.errors import InvalidState
 
@@ -44,6 +45,13 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
 )
+# What the task retries with backoff: transient errors, and running out of memory (a busy
+# machine, not a damaged file).
+RETRIED_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, MemoryError)
+# Messages of the failures the engine does not describe itself.
+INTERNAL_ERROR = "An unexpected error stopped the processing of this file; it has been logged."
+OUT_OF_MEMORY = "The server ran out of memory processing this file, every time it tried."
+STORAGE_GAVE_UP = "Storage could not be reached, even after several retries."
 # Time a run may stay in ``processing`` beyond the hard limit before it is presumed dead.
 STALE_GRACE_SECONDS = 60
 SWEEP_BATCH = 500
@@ -82,6 +90,7 @@ def asset_enqueue(asset: Asset, *, new_job: bool = True) -> None:
         asset.crashes = 0
         asset.error_code = ""
         asset.error_message = ""
+        asset.error_detail = ""
     asset.save(
         update_fields=[
             "task_id",
@@ -92,6 +101,7 @@ def asset_enqueue(asset: Asset, *, new_job: bool = True) -> None:
             "crashes",
             "error_code",
             "error_message",
+            "error_detail",
             "updated_at",
         ]
     )
@@ -155,8 +165,11 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
     """Run one delivery of a processing job; safe to call any number of times.
 
     ``ImagingError`` (bad input) fails the asset for good. Transient storage and database
-    errors put it back in ``queued`` and propagate so the task retries with backoff, unless
-    this is the ``final_attempt``, which fails it with ``storage_unavailable``.
+    errors and ``MemoryError`` put it back in ``queued`` and propagate so the task retries
+    with backoff, unless this is the ``final_attempt``, which fails it with
+    ``storage_unavailable`` or ``out_of_memory``. Any other exception is a defect: the asset
+    fails at once with ``internal_error`` and the traceback is logged. Whatever fails, the
+    renditions this run wrote are removed.
     """
     asset = _claim(asset_id, task_id)
     if asset is None:
@@ -175,8 +188,9 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
         timings["upload"] = _elapsed_ms(upload_started)
         replaced = _commit_result(asset, task_id, result, written, timings)
     except ImagingError as exc:
+        logger.info("asset %s failed: %s [%s] %s", asset_id, exc, exc.code, exc.detail)
         _discard(written)
-        _finish_failed(asset.pk, task_id, exc.code, str(exc))
+        _finish_failed(asset.pk, task_id, exc.code, exc.message, exc.detail)
         return
     except SoftTimeLimitExceeded:
         _discard(written)
@@ -192,12 +206,29 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
     except TRANSIENT_ERRORS as exc:
         _discard(written)
         if final_attempt:
-            _finish_failed(
-                asset.pk, task_id, "storage_unavailable", f"Gave up after retries: {exc}"
-            )
+            detail = describe_exception(exc)
+            _finish_failed(asset.pk, task_id, "storage_unavailable", STORAGE_GAVE_UP, detail)
             return
         _release(asset.pk, task_id)
         raise
+    except MemoryError as exc:
+        _discard(written)
+        logger.warning("asset %s: out of memory (final attempt: %s)", asset_id, final_attempt)
+        if final_attempt:
+            detail = describe_exception(exc)
+            _finish_failed(asset.pk, task_id, "out_of_memory", OUT_OF_MEMORY, detail)
+            return
+        _release(asset.pk, task_id)
+        raise
+    except Exception as exc:
+        logger.exception("asset %s: unexpected error in processing", asset_id)
+        _discard(written)
+        _finish_failed(asset.pk, task_id, "internal_error", INTERNAL_ERROR, describe_exception(exc))
+        return
+    for warning in result.warnings:
+        logger.info(
+            "asset %s: %s: %s (%s)", asset_id, warning.code, warning.message, warning.detail
+        )
     if replaced is None:
         logger.info("asset %s was reprocessed or deleted meanwhile; results dropped", asset_id)
         _discard(written)
@@ -292,6 +323,7 @@ def _commit_result(
         _apply_metadata(locked, result.metadata)
         locked.raw_format = result.format or locked.raw_format
         locked.degraded = result.degraded
+        locked.warnings = [warning.as_dict() for warning in result.warnings]
         assert locked.started_at is not None
         locked.processed_at = timezone.now()
         timings["total"] = (locked.processed_at - locked.started_at).total_seconds() * 1000
@@ -299,6 +331,7 @@ def _commit_result(
         locked.status = AssetStatus.READY
         locked.error_code = ""
         locked.error_message = ""
+        locked.error_detail = ""
         locked.save()
     return replaced
 
@@ -331,12 +364,14 @@ def _taken_at(value: object) -> datetime | None:
     return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
 
 
-def _finish_failed(asset_id: object, task_id: str, code: str, message: str) -> None:
+def _finish_failed(
+    asset_id: object, task_id: str, code: str, message: str, detail: str = ""
+) -> None:
     with transaction.atomic():
         asset = Asset.objects.select_for_update().filter(pk=asset_id).first()
         if asset is None or asset.task_id != task_id:
             return
-        _fail(asset, code, message)
+        _fail(asset, code, message, detail)
 
 
 def _mark_crashed(asset: Asset) -> None:
@@ -346,13 +381,15 @@ def _mark_crashed(asset: Asset) -> None:
         "decoder_crashed",
         f"Processing stopped without finishing {asset.crashes} times "
         "(the worker crashed or was killed); giving up.",
+        "the worker process running it exited without reporting back each time",
     )
 
 
-def _fail(asset: Asset, code: str, message: str) -> None:
+def _fail(asset: Asset, code: str, message: str, detail: str = "") -> None:
     asset.status = AssetStatus.FAILED
     asset.error_code = code
     asset.error_message = message[:2000]
+    asset.error_detail = detail[:4000]
     asset.processed_at = timezone.now()
     asset.save()
 

@@ -2,7 +2,8 @@
 cut synthetic DNG, a crashing worker, ``--max-pixels``): more non-RAW content, real and
 synthetic RAWs cut at 10/50/90 %, garbled headers, a pixel bomb, hostile file names.
 
-Every file gets exactly one record, failures have a stable code and name the file, good
+Every file gets exactly one record, failures have a stable code and a message for people,
+degraded files a warning saying why, good
 files next to them are processed, and nothing is written outside the output folder.
 """
 
@@ -73,6 +74,7 @@ def test_bad_input_each_file_fails_alone(tmp_path: Path) -> None:
     for name in ("cut10.NEF", "cut50.NEF", "cut90.NEF"):
         assert (found[name]["status"], found[name]["degraded"]) == ("ok", True), name
         assert found[name]["metadata"]["camera_model"] == "NIKON D7100"
+        assert [w["code"] for w in found[name]["warnings"]] == ["sensor_data_cut_off"], name
     out = work / "out"
     for name in ["good.dng", *HOSTILE_NAMES, "cut10.NEF"]:
         record = found[name]
@@ -100,4 +102,6 @@ def test_bad_input_real_raws_cut_short(tmp_path: Path) -> None:
     for name, record in found.items():
         assert (record["status"], record["degraded"]) == ("ok", True), name
         assert record["metadata"]["camera_make"], name
+        [warning] = record["warnings"]
+        assert warning["code"] in ("sensor_data_cut_off", "sensor_data_unreadable"), name
         assert {r["source"] for r in record["renditions"].values()} == {"embedded_preview"}

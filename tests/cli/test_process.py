@@ -16,6 +16,7 @@ from PIL import Image
 
 from rawproc.cli.process import assign_output_names, parse_renditions
 from tests.fixtures.dngmaker import make_dng
+from tests.fixtures.messages import not_human
 from tests.samples import FIXTURES
 
 RECORD_FIELDS = {
@@ -24,6 +25,7 @@ RECORD_FIELDS = {
     "error",
     "output_dir",
     "degraded",
+    "warnings",
     "renditions",
     "metadata",
     "timings_ms",
@@ -70,8 +72,11 @@ def records_list(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]
 
 def assert_clean_failure(record: dict[str, Any], code: str, name: str) -> None:
     assert record["status"] == "failed"
+    assert Path(record["file"]).name == name
+    assert set(record["error"]) == {"code", "message", "detail"}
     assert record["error"]["code"] == code
-    assert name in record["error"]["message"]
+    assert not_human(record["error"]["message"]) is None
+    assert record["warnings"] == []
     assert record["renditions"] == {}
     assert record["metadata"] is None
 
@@ -312,3 +317,29 @@ def test_a_crashing_worker_fails_only_its_file(tmp_path: Path) -> None:
     for name in ("a.dng", "b.dng", "c.dng"):
         assert found[name]["status"] == "ok"
         assert (tmp_path / found[name]["renditions"]["preview"]["path"]).is_file()
+
+
+def test_degraded_files_say_why_and_libraw_stays_quiet(tmp_path: Path) -> None:
+    """Truncated real files make LibRaw print its own lines ("Unexpected end of file") on the
+    process's standard error; they are captured and logged, never shown. Each degraded file
+    carries a warning with a code and a message, in JSON and in the human summary."""
+    pentax = FIXTURES / "raw" / "pentax_k-3-ii_truncated.pef"
+    proc = rawproc(TRUNCATED_NEF, pentax, "--renditions", "thumbnail,full", "--json", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    for word in ("Unexpected end of file", "data corrupted", "LibRaw", "libraw"):
+        assert word not in proc.stderr
+    found = records(proc)
+    lines = proc.stderr.splitlines()
+    for name in (TRUNCATED_NEF.name, pentax.name):
+        record = found[name]
+        assert record["degraded"], name
+        [warning] = record["warnings"]
+        assert set(warning) == {"code", "message", "detail"}
+        assert warning["code"] == "sensor_data_cut_off"
+        assert not_human(warning["message"]) is None
+        assert "preview" in warning["message"]
+        assert "Unexpected end of file" in warning["detail"]  # quoted, for support
+        assert f"warning: {name}: {warning['message']}" in lines
+    assert lines[-1].startswith("2 files: 2 ok (2 from the camera's preview), 0 failed")
+    assert all(line.startswith(("warning: ", "2 files: ")) for line in lines), lines

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rawproc.imaging import BUILTIN, CorruptFile, engine, metadata, process_raw, read_metadata
+from rawproc.imaging.errors import SENSOR_DATA_GARBAGE, SensorDataUnusable
 from tests.fixtures.dngmaker import make_dng
 from tests.fixtures.mutate import (
     INTERESTING,
@@ -87,7 +88,7 @@ def test_undecodable_embedded_preview_is_a_corrupt_file(
         raise OSError("image file is truncated (21 bytes not processed)")
 
     monkeypatch.setattr(engine, "decode_preview", truncated)
-    with pytest.raises(CorruptFile, match=r"p\.dng: embedded preview cannot be decoded"):
+    with pytest.raises(CorruptFile, match=r"p\.dng: The camera's preview in the file is damaged"):
         process_raw(path, (BUILTIN["thumbnail"],))
 
 
@@ -109,7 +110,9 @@ def test_one_unconvertible_exif_tag_does_not_lose_the_others(
 
 def test_one_colour_sensor_render_becomes_rgb(tmp_path: Path) -> None:
     """Found by scripts/fuzz.py: a rewritten SamplesPerPixel makes LibRaw render one colour
-    channel, which Pillow cannot take as it is."""
+    channel, which Pillow cannot take as it is. Made RGB, the render reaches the garbage
+    check, which sees the scrambled mosaic for the noise it is (the mutation also broke the
+    preview, so the file fails)."""
     seed = make_dng(tmp_path / "seed.dng", width=240, height=160).read_bytes()
     data = apply_all(
         seed,
@@ -118,5 +121,7 @@ def test_one_colour_sensor_render_becomes_rgb(tmp_path: Path) -> None:
             Mutation("insert", 1004, 1, bytes.fromhex("de0e95a806bef7f7")),
         ],
     )
-    result = process_raw(io.BytesIO(data), (BUILTIN["thumbnail"],), name="mono.dng")
-    assert result.renditions[0].data
+    with pytest.raises(SensorDataUnusable) as info:
+        process_raw(io.BytesIO(data), (BUILTIN["thumbnail"],), name="mono.dng")
+    assert info.value.problem == SENSOR_DATA_GARBAGE
+    assert "noise" in info.value.detail

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from rawproc.imaging import process_raw
-from rawproc.imaging.engine import _sensor_data_cut_off
+from rawproc.imaging.engine import _sensor_data_problem
+from rawproc.imaging.errors import SENSOR_DATA_CUT_OFF, SENSOR_DATA_MISSING
 from tests.samples import sample
 
 
@@ -26,25 +27,44 @@ def noise(rows: int, cols: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(500, 4000, (rows, cols), dtype=np.uint16)
 
 
+def code(raw: np.ndarray, black: int = 512) -> str | None:
+    problem = _sensor_data_problem(fake_libraw(raw, black))
+    return None if problem is None else problem[0]
+
+
 def test_repeated_last_rows_mean_cut_off() -> None:
     raw = noise(64, 48)
     raw[40:] = raw[39]
-    assert _sensor_data_cut_off(fake_libraw(raw))
+    assert code(raw) == SENSOR_DATA_CUT_OFF
 
 
 def test_zero_rows_below_a_black_level_mean_cut_off() -> None:
     raw = noise(64, 48)
     raw[50:] = 0
-    assert _sensor_data_cut_off(fake_libraw(raw))
-    assert not _sensor_data_cut_off(fake_libraw(raw, black=0))  # 0 is a real value then
+    assert code(raw) == SENSOR_DATA_CUT_OFF
+    assert code(raw, black=0) is None  # 0 is a real value then
+
+
+def test_data_reading_zero_almost_everywhere_is_missing() -> None:
+    """A stub whose pixel data was stripped: LibRaw reads zeros with a few stray values."""
+    raw = np.zeros((256, 192), dtype=np.uint16)
+    rng = np.random.default_rng(1)
+    rows, cols = rng.integers(0, 256, 400), rng.integers(0, 192, 400)
+    raw[rows, cols] = rng.integers(1, 4000, 400, dtype=np.uint16)
+    raw[-4:] = noise(4, 192)  # the last rows hold stray values too
+    assert code(raw, black=15) == SENSOR_DATA_MISSING
+    assert code(raw, black=0) is None
+    dark = noise(256, 192)
+    dark[: 256 * 2 // 5] = 0  # a share of zeros a real frame never has, but under half
+    assert code(dark) is None
 
 
 @pytest.mark.parametrize("value", [0, 4095])
 def test_uniform_rows_and_real_noise_are_not_cut_off(value: int) -> None:
-    assert not _sensor_data_cut_off(fake_libraw(noise(64, 48)))
+    assert code(noise(64, 48)) is None
     clipped = noise(64, 48)
     clipped[32:] = value  # a clipped highlight, or a black border, is uniform
-    assert not _sensor_data_cut_off(fake_libraw(clipped, black=0))
+    assert code(clipped, black=0) is None
 
 
 @pytest.mark.samples
@@ -55,4 +75,4 @@ def test_cut_compressed_raw_falls_back_to_its_preview() -> None:
         cut = process_raw(io.BytesIO(data[: int(len(data) * fraction)]), name="cut.arw")
         assert cut.degraded, fraction
         assert {r.source for r in cut.renditions} == {"embedded_preview"}
-        assert any("cut off" in warning for warning in cut.warnings)
+        assert [w.code for w in cut.warnings] == [SENSOR_DATA_CUT_OFF], fraction

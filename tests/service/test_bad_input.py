@@ -3,8 +3,9 @@
 Every file in the matrix goes through the multipart upload (``POST /api/assets/``) and the
 direct upload (``POST /api/uploads/``, the signed upload form, ``complete``). Each either
 gets a 4xx JSON error with a stable code at upload, or is accepted and then ends ``failed``
-with a stable code and a message naming the file (or ``ready`` when its embedded preview
-survives), and the files around it are processed as if nothing had happened.
+with a stable code, a message for people and a technical detail (or ``ready`` with a
+warning when its embedded preview survives), and the files around it are processed as if
+nothing had happened.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rawproc import storage
 from rawproc.models import Asset, AssetStatus
 from tests.fixtures.badfiles import cut, flip, image_bytes
 from tests.fixtures.dngmaker import make_bomb_dng, make_dng
+from tests.fixtures.messages import not_human
 from tests.samples import FIXTURES
 from tests.service.conftest import fetch
 from tests.service.test_api import process
@@ -171,17 +173,26 @@ def test_bad_input_accepted_then_failed_or_degraded(
         answer = send(api, route, filename, data)
         assert answer.status_code == 202, (filename, answer.content)
         asset = process(answer.json()["id"])
+        shown = api.get(f"/api/assets/{asset.pk}/").json()
         if expected == "degraded":
             assert (asset.status, asset.degraded) == (AssetStatus.READY, True), filename
             assert asset.camera_model == "NIKON D7100"
             assert asset.variants.count() == 2
+            [warning] = shown["warnings"]
+            assert warning["code"] == "sensor_data_cut_off", filename
+            assert not_human(warning["message"]) is None
+            assert warning == asset.warnings[0]
         else:
             assert asset.status == AssetStatus.FAILED, filename
             assert asset.error_code == expected, (filename, asset.error_message)
-            assert filename in asset.error_message
+            assert not_human(asset.error_message) is None
+            assert asset.error_detail
             assert not asset.variants.exists()
-            detail = api.get(f"/api/assets/{asset.pk}/").json()
-            assert detail["error"] == {"code": expected, "message": asset.error_message}
+            assert shown["error"] == {
+                "code": expected,
+                "message": asset.error_message,
+                "detail": asset.error_detail,
+            }
 
     after = send(api, route, "after.dng", dng_factory(seed=11).read_bytes()).json()["id"]
     assert process(after).status == AssetStatus.READY

@@ -16,8 +16,10 @@ from harness.processes import free_ports
 from harness.seaweedfs import SeaweedFS
 from rawproc import storage
 from rawproc.models import Asset, AssetStatus
+from rawproc.services import processing
 from rawproc.services.assets import asset_create
 from rawproc.services.processing import asset_process, asset_reprocess, asset_requeue_stale
+from tests.fixtures.messages import not_human
 from tests.service.conftest import s3_storage_settings
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +69,8 @@ def test_bad_input_fails_for_good(make_asset: Callable[..., Asset]) -> None:
     failed = reload(asset)
     assert failed.status == AssetStatus.FAILED
     assert failed.error_code in ("corrupt_file", "unsupported_format")
-    assert "broken.NEF" in failed.error_message
+    assert not_human(failed.error_message) is None
+    assert failed.error_detail
     assert not failed.variants.exists()
 
 
@@ -144,3 +147,54 @@ def test_missing_original_fails_the_asset(make_asset: Callable[..., Asset]) -> N
     storage.delete(asset.storage_key)
     asset_process(asset_id=str(asset.pk), task_id=asset.task_id)
     assert reload(asset).error_code == "original_missing"
+
+
+def test_an_unexpected_exception_fails_at_once_and_removes_what_the_run_wrote(
+    make_asset: Callable[..., Asset], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect after the first rendition was stored (here: storing the second one raises
+    an error nobody expects): ``internal_error`` at once, and the stored rendition goes."""
+    asset = make_asset()
+    real_save = storage.save
+    saved: list[str] = []
+
+    def save_once(key: str, *args: Any, **kwargs: Any) -> None:
+        if saved:
+            raise ZeroDivisionError("division by zero")
+        real_save(key, *args, **kwargs)
+        saved.append(key)
+
+    monkeypatch.setattr(storage, "save", save_once)
+    asset_process(asset_id=str(asset.pk), task_id=asset.task_id)  # does not raise
+    failed = reload(asset)
+    assert (failed.status, failed.error_code) == ("failed", "internal_error")
+    assert not_human(failed.error_message) is None
+    assert failed.error_detail == "ZeroDivisionError: division by zero"
+    assert len(saved) == 1 and not storage.exists(saved[0])
+    assert not failed.variants.exists()
+
+
+def test_memory_error_is_retried_then_fails_out_of_memory(
+    make_asset: Callable[..., Asset], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset = make_asset()
+
+    def out_of_memory(*args: Any, **kwargs: Any) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(processing, "decode", out_of_memory)
+    with pytest.raises(MemoryError):
+        asset_process(asset_id=str(asset.pk), task_id=asset.task_id)
+    assert reload(asset).status == AssetStatus.QUEUED  # handed back for the task's retry
+    asset_process(asset_id=str(asset.pk), task_id=asset.task_id, final_attempt=True)
+    failed = reload(asset)
+    assert (failed.status, failed.error_code) == ("failed", "out_of_memory")
+    assert not_human(failed.error_message) is None
+    assert failed.error_detail == "MemoryError"
+    assert failed.attempts == 2
+
+
+def test_memory_error_is_one_the_task_retries() -> None:
+    from rawproc.tasks import process_asset
+
+    assert MemoryError in process_asset.autoretry_for

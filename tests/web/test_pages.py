@@ -26,6 +26,7 @@ RAW = FIXTURES / "raw"
 NEF = RAW / "nikon_d7100_truncated.nef"
 ARW = RAW / "sony_slt-a55v_truncated.arw"
 REAL_FILES = sorted(RAW.glob("*_truncated.*"))
+INCOMPLETE_ARW = "The file is incomplete: shown from the camera's 1616 px preview."
 
 Browser = Callable[..., WebDriver]
 
@@ -96,6 +97,9 @@ def test_upload_watch_filter_and_open_an_asset(
     assert sorted(alts) == sorted(f"Thumbnail of {path.name}" for path in REAL_FILES)
     nikon = read_metadata(NEF)
     assert nikon["camera_model"] in pages.card(NEF.name).text
+    # The cut-off Sony file is shown from its preview, and its card says so.
+    warning = pages.card(ARW.name).find_element(By.CSS_SELECTOR, ".card-warning")
+    assert warning.text == INCOMPLETE_ARW
     pages.driver.execute_script("window.scrollTo(0, 0)")
     pages.driver.save_screenshot(str(screenshot_dir / "gallery.png"))
 
@@ -130,7 +134,11 @@ def test_asset_page_zoom_downloads_and_location(signed_in: Pages, screenshot_dir
     frame = pages.find("#viewer-frame")
     pages.wait(lambda: pages.images_loaded(frame), PAGE_TIMEOUT, "the preview")
 
+    warnings = pages.find("#asset-warnings")
+    assert warnings.is_displayed()
+    assert [li.text for li in warnings.find_elements(By.TAG_NAME, "li")] == [INCOMPLETE_ARW]
     shown = pages.metadata()
+    assert shown["Rendered from"] == "the camera's embedded preview"
     assert shown["Lens"].endswith(expected["lens_model"])
     assert shown["Latitude"] == f"{expected['gps']['latitude']:.5f}° N"
     assert shown["Longitude"] == f"{expected['gps']['longitude']:.5f}° E"

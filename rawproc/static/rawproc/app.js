@@ -137,6 +137,12 @@
     return asset.error ? asset.error.message || asset.error.code : "";
   }
 
+  /** Why the renditions are less than they could be, for people (e.g. "The file is
+   * incomplete: shown from the camera's 1024 px preview."); one sentence each. */
+  function warnings(asset) {
+    return (asset.warnings || []).map((w) => w.message || w.code);
+  }
+
   /** One variant of an asset by name, or null. */
   function variant(asset, name) {
     return (asset.variants || []).find((v) => v.name === name) || null;
@@ -155,6 +161,7 @@
     setBadge,
     variant,
     failure,
+    warnings,
     STATUS_LABELS,
     BUSY_STATUSES,
   };

@@ -14,6 +14,7 @@
   const subtitle = document.getElementById("asset-subtitle");
   const statusBadge = document.getElementById("asset-status");
   const errorBox = document.getElementById("asset-error");
+  const warningBox = document.getElementById("asset-warnings");
   const placeholder = document.getElementById("viewer-placeholder");
   const zoomButton = document.getElementById("zoom-btn");
   const image = document.getElementById("viewer-img");
@@ -178,7 +179,7 @@
           ["Software", m.software],
           ["Artist", m.artist],
           ["Copyright", m.copyright],
-          ["Rendered from", asset.degraded ? "the embedded preview (sensor data unusable)" : null],
+          ["Rendered from", asset.degraded ? "the camera's embedded preview" : null],
         ],
       ],
       [
@@ -252,6 +253,9 @@
     const m = asset.metadata || {};
     subtitle.textContent = [m.camera_model, R.formatDateTime(m.taken_at)].filter(Boolean).join(" · ");
     reprocessButton.disabled = !["ready", "failed"].includes(asset.status);
+    const notes = asset.status === "ready" ? R.warnings(asset) : [];
+    warningBox.replaceChildren(...notes.map((text) => h("li", { text })));
+    warningBox.hidden = !notes.length;
     if (asset.status === "failed") {
       showError(`Processing failed: ${R.failure(asset)}`);
     } else if (!errorBox.dataset.sticky) {

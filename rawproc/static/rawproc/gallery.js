@@ -309,6 +309,8 @@
     R.setBadge(badge, asset.status, R.failure(asset));
     const failure =
       asset.status === "failed" ? h("p", { class: "card-error", text: R.failure(asset) }) : null;
+    const notes = asset.status === "ready" ? R.warnings(asset) : [];
+    const warning = notes.length ? h("p", { class: "card-warning", text: notes.join(" ") }) : null;
     return h(
       "li",
       {
@@ -329,13 +331,15 @@
         ),
       ),
       failure,
+      warning,
     );
   }
 
   /** What a card shows; a card is only rebuilt when this changes, so images do not flicker. */
   function fingerprint(asset) {
     const thumb = R.variant(asset, "thumbnail");
-    return [asset.status, R.failure(asset), thumb && thumb.name, thumb && thumb.width].join("|");
+    const notes = R.warnings(asset).join(" ");
+    return [asset.status, R.failure(asset), notes, thumb && thumb.name, thumb && thumb.width].join("|");
   }
 
   /** This page's URL for the API's next/previous page link: same filters, that page. */

@@ -178,6 +178,7 @@ def save(key: str, content: bytes | IO[bytes], content_type: str | None = None) 
     """Store ``content`` under exactly ``key``, replacing any object already there."""
     _check_key(key)
     wrapped = ContentFile(content) if isinstance(content, bytes) else File(content)
+    # Read by django-storages when it uploads; Django's File types declare no such field.
     wrapped.content_type = content_type or mimetypes.guess_type(key)[0]  # type: ignore[attr-defined]
     with _translate_errors(key):
         stored = backend().save(key, wrapped)

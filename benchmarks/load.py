@@ -145,7 +145,7 @@ def run_uploads(
 def count(stack: Stack, session: requests.Session, status: str, timings: Timings) -> int:
     started = time.perf_counter()
     answer = session.get(
-        f"{stack.base}/api/assets/", params={"status": status, "page_size": 1}, timeout=60
+        f"{stack.base}/api/assets/", params={"status": status, "page_size": "1"}, timeout=60
     )
     timings.add(time.perf_counter() - started)
     return int(answer.json()["count"])

@@ -46,7 +46,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 import requests
 
 from benchmarks.common import (

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, TypedDict
+from uuid import UUID
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -37,7 +38,7 @@ class AssetFilters(TypedDict, total=False):
     ordering: str
 
 
-def asset_list(*, owner: AbstractBaseUser, filters: AssetFilters | None = None) -> QuerySet[Asset]:
+def asset_list(*, owner: User, filters: AssetFilters | None = None) -> QuerySet[Asset]:
     """The owner's assets, filtered; text filters match case-insensitively and in full."""
     filters = filters or {}
     lookups: dict[str, Any] = {}
@@ -45,7 +46,7 @@ def asset_list(*, owner: AbstractBaseUser, filters: AssetFilters | None = None) 
         lookups["status"] = filters["status"]
     for field in ("camera_make", "camera_model", "lens_model"):
         if field in filters:
-            lookups[f"{field}__iexact"] = filters[field]  # type: ignore[literal-required]
+            lookups[f"{field}__iexact"] = filters[field]
     if "iso_min" in filters:
         lookups["iso__gte"] = filters["iso_min"]
     if "iso_max" in filters:
@@ -62,7 +63,7 @@ def asset_list(*, owner: AbstractBaseUser, filters: AssetFilters | None = None) 
     )
 
 
-def asset_get(*, owner: AbstractBaseUser, asset_id: object) -> Asset:
+def asset_get(*, owner: User, asset_id: UUID | str) -> Asset:
     asset = Asset.objects.filter(owner=owner, pk=asset_id).prefetch_related("variants").first()
     if asset is None:
         raise Http404("No such asset.")

@@ -26,13 +26,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from django.core import signing
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.urls import reverse
 from django.utils.http import content_disposition_header
+
+if TYPE_CHECKING:
+    from storages.backends.s3 import S3Storage
 
 CHUNK_BYTES = 1024 * 1024
 SNIFF_BYTES = 4096
@@ -147,11 +150,11 @@ def is_s3() -> bool:
 
 
 def _s3_client() -> Any:
-    return backend().connection.meta.client
+    return cast("S3Storage", backend()).connection.meta.client  # called only when is_s3()
 
 
 def _bucket() -> str:
-    return str(backend().bucket_name)
+    return str(cast("S3Storage", backend()).bucket_name)  # called only when is_s3()
 
 
 @contextmanager
@@ -175,6 +178,7 @@ def save(key: str, content: bytes | IO[bytes], content_type: str | None = None) 
     """Store ``content`` under exactly ``key``, replacing any object already there."""
     _check_key(key)
     wrapped = ContentFile(content) if isinstance(content, bytes) else File(content)
+    # Read by django-storages when it uploads; Django's File types declare no such field.
     wrapped.content_type = content_type or mimetypes.guess_type(key)[0]  # type: ignore[attr-defined]
     with _translate_errors(key):
         stored = backend().save(key, wrapped)
@@ -230,7 +234,7 @@ def open_local(key: str) -> IO[bytes]:
     """Open an object of the file storage for reading (the signed download view uses it)."""
     _check_key(key)
     with _translate_errors(key):
-        return backend().open(key, "rb")  # type: ignore[no-any-return]
+        return backend().open(key, "rb")
 
 
 def size(key: str) -> int:
@@ -303,7 +307,9 @@ def signed_url(
         if content_type:
             params["ResponseContentType"] = content_type
         with _translate_errors(key):
-            url = backend().url(key, parameters=params or None, expire=expires_in)
+            url = cast("S3Storage", backend()).url(
+                key, parameters=params or None, expire=expires_in
+            )
         return SignedUrl(str(url), expires_at)
     payload = {
         "k": key,

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
     retry_jitter=True,
     max_retries=settings.RAWPROC_TASK_MAX_RETRIES,
 )
-def process_asset(self: Task, asset_id: str) -> None:
+def process_asset(self: Task[[str], None], asset_id: str) -> None:
     asset_process(
         asset_id=asset_id,
         task_id=str(self.request.id),

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import exifread
 import numpy as np
@@ -20,6 +21,8 @@ from PIL import Image
 
 from tests.fixtures.dngmaker import (
     CHART_PATCHES,
+    ExifValue,
+    PreviewMode,
     main,
     make_bomb_dng,
     make_chart,
@@ -29,10 +32,15 @@ from tests.fixtures.dngmaker import (
 )
 
 # LibRaw rendering that inverts the generator exactly: sRGB curve, no auto-brightness.
-SRGB = {"use_camera_wb": True, "gamma": (2.4, 12.92), "no_auto_bright": True, "output_bps": 8}
+SRGB: dict[str, Any] = {
+    "use_camera_wb": True,
+    "gamma": (2.4, 12.92),
+    "no_auto_bright": True,
+    "output_bps": 8,
+}
 
 
-def render(path: Path, **options: object) -> np.ndarray:
+def render(path: Path, **options: Any) -> np.ndarray:
     with rawpy.imread(str(path)) as raw:
         return raw.postprocess(**{**SRGB, **options})
 
@@ -52,7 +60,7 @@ def assert_chart(image: np.ndarray, tolerance: float) -> None:
         assert error < tolerance, f"{name} patch is {mean.round(1)}, not {CHART_PATCHES[name].rgb}"
 
 
-def exif_tags(path: Path) -> dict[str, object]:
+def exif_tags(path: Path) -> dict[str, Any]:
     with path.open("rb") as stream:
         return exifread.process_file(stream, details=True)
 
@@ -63,6 +71,7 @@ def test_rendering_is_upright_with_true_colours(tmp_path: Path, orientation: int
 
     with rawpy.imread(str(path)) as raw:
         assert (raw.sizes.raw_width, raw.sizes.raw_height) == (600, 400)
+        assert raw.raw_pattern is not None
         assert raw.raw_pattern.tolist() == [[0, 1], [3, 2]]  # RGGB
     image = render(path)
     assert image.shape[:2] == ((600, 400) if orientation >= 5 else (400, 600))
@@ -119,12 +128,15 @@ def test_custom_scene_sets_the_sensor_size(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 @pytest.mark.parametrize("mode", ["sensor", "rotated"])
-def test_preview_is_stored_as_requested(tmp_path: Path, orientation: int, mode: str) -> None:
+def test_preview_is_stored_as_requested(
+    tmp_path: Path, orientation: int, mode: PreviewMode
+) -> None:
     path = make_dng(tmp_path / "p.dng", orientation=orientation, preview=mode, preview_size=480)
 
     with rawpy.imread(str(path)) as raw:
         thumb = raw.extract_thumb()
     assert thumb.format == rawpy.ThumbFormat.JPEG
+    assert isinstance(thumb.data, bytes)  # a JPEG thumbnail comes as its file bytes
     preview = np.asarray(Image.open(io.BytesIO(thumb.data)).convert("RGB"))
     upright = make_chart(*((320, 480) if orientation >= 5 else (480, 320)))
     expected = upright if mode == "rotated" else to_sensor(upright, orientation)
@@ -137,6 +149,7 @@ def test_preview_may_exceed_the_sensor(tmp_path: Path) -> None:
 
     with rawpy.imread(str(path)) as raw:
         thumb = raw.extract_thumb()
+    assert isinstance(thumb.data, bytes)  # a JPEG thumbnail comes as its file bytes
     assert Image.open(io.BytesIO(thumb.data)).size == (2048, 1365)
 
 
@@ -172,7 +185,7 @@ def test_exifread_reads_camera_fields_and_gps(tmp_path: Path) -> None:
 
 
 def test_exif_overrides_and_removals(tmp_path: Path) -> None:
-    overrides = {
+    overrides: dict[str, ExifValue] = {
         "Make": "Canon",
         "Model": "Canon EOS R5",
         "ISO": 3200,
@@ -218,7 +231,7 @@ def test_exiftool_validates_and_sees_the_tags(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("preview", ["sensor", "none"])
-def test_ifd0_heads_the_file_as_in_camera_files(tmp_path: Path, preview: str) -> None:
+def test_ifd0_heads_the_file_as_in_camera_files(tmp_path: Path, preview: PreviewMode) -> None:
     head = make_dng(tmp_path / "head.dng", preview=preview).read_bytes()[:4096]
 
     assert head[:8] == b"II*\0\x08\0\0\0"  # format sniffers only read the head
@@ -259,11 +272,9 @@ def test_bomb_is_tiny_but_claims_a_huge_sensor(tmp_path: Path) -> None:
         ({"scene": np.zeros((40, 60), np.uint8)}, "HxWx3"),
     ],
 )
-def test_bad_arguments_are_rejected(
-    tmp_path: Path, kwargs: dict[str, object], message: str
-) -> None:
+def test_bad_arguments_are_rejected(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        make_dng(tmp_path / "bad.dng", **kwargs)  # type: ignore[arg-type]
+        make_dng(tmp_path / "bad.dng", **kwargs)
 
 
 def test_megapixel_sizes_are_3_to_2() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from rawproc import storage
@@ -17,7 +18,7 @@ from rawproc.api.errors import FileTooLarge, json_error
 from rawproc.api.views import MULTIPART_OVERHEAD_BYTES
 
 
-def download(request: HttpRequest, token: str) -> HttpResponse:
+def download(request: HttpRequest, token: str) -> HttpResponseBase:
     if request.method not in ("GET", "HEAD"):
         return json_error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
     try:

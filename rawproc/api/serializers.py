@@ -22,7 +22,7 @@ def absolute(request: Any, url: str) -> str:
     return str(request.build_absolute_uri(url)) if url.startswith("/") else url
 
 
-class ExpiryInputSerializer(serializers.Serializer):
+class ExpiryInputSerializer(serializers.Serializer[Any]):
     expires_in = serializers.IntegerField(
         required=False, min_value=1, help_text="Lifetime of signed URLs in seconds (capped)."
     )
@@ -42,13 +42,13 @@ def expiry_from(query: Any) -> int:
     return int(params.validated_data.get("expires_in", settings.RAWPROC_URL_EXPIRY_SECONDS))
 
 
-class AssetUploadInputSerializer(serializers.Serializer):
+class AssetUploadInputSerializer(serializers.Serializer[Any]):
     """Documents the multipart body of ``POST /api/assets/``."""
 
     file = serializers.FileField(help_text="The RAW file.")
 
 
-class UploadCreateInputSerializer(serializers.Serializer):
+class UploadCreateInputSerializer(serializers.Serializer[Any]):
     filename = serializers.CharField(max_length=1024)
     # 0 passes here so the service answers with its own ``empty_file`` code.
     size = serializers.IntegerField(min_value=0, help_text="Exact size of the file in bytes.")
@@ -57,7 +57,7 @@ class UploadCreateInputSerializer(serializers.Serializer):
     )
 
 
-class AssetListFilterSerializer(serializers.Serializer):
+class AssetListFilterSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=AssetStatus.choices, required=False)
     camera_make = serializers.CharField(required=False, max_length=100)
     camera_model = serializers.CharField(required=False, max_length=100)
@@ -69,18 +69,19 @@ class AssetListFilterSerializer(serializers.Serializer):
     ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
 
 
-class SignedLinkSerializer(serializers.Serializer):
+class SignedLinkSerializer(serializers.Serializer[storage.SignedUrl]):
     url = serializers.URLField()
     expires_at = serializers.DateTimeField()
 
 
-class VariantOutputSerializer(serializers.Serializer):
+class VariantOutputSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
     format = serializers.CharField()
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     size = serializers.IntegerField()
-    source = serializers.CharField()
+    # A declared field, taken off the class by DRF: it does not shadow ``Field.source``.
+    source = serializers.CharField()  # type: ignore[assignment]
     url = serializers.SerializerMethodField()
     expires_at = serializers.SerializerMethodField()
 
@@ -118,12 +119,12 @@ def original_link(asset: Asset, expires_in: int) -> storage.SignedUrl:
     )
 
 
-class ErrorOutputSerializer(serializers.Serializer):
+class ErrorOutputSerializer(serializers.Serializer[dict[str, str]]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class ProblemOutputSerializer(serializers.Serializer):
+class ProblemOutputSerializer(serializers.Serializer[Any]):
     """A processing error or warning: a stable code, a sentence for people, technical detail."""
 
     code = serializers.CharField()
@@ -131,7 +132,7 @@ class ProblemOutputSerializer(serializers.Serializer):
     detail = serializers.CharField(allow_blank=True)
 
 
-class AssetOutputSerializer(serializers.Serializer):
+class AssetOutputSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     url = serializers.SerializerMethodField()
     status = serializers.CharField()
@@ -195,10 +196,11 @@ class AssetOutputSerializer(serializers.Serializer):
         )
 
 
-class UploadTargetOutputSerializer(serializers.Serializer):
+class UploadTargetOutputSerializer(serializers.Serializer[storage.UploadTarget]):
     method = serializers.CharField()
     url = serializers.SerializerMethodField()
-    fields = serializers.DictField(child=serializers.CharField())
+    # A declared field, taken off the class by DRF: it does not shadow ``Serializer.fields``.
+    fields = serializers.DictField(child=serializers.CharField())  # type: ignore[assignment]
     file_field = serializers.SerializerMethodField()
     expires_at = serializers.DateTimeField()
     max_bytes = serializers.IntegerField()
@@ -210,12 +212,12 @@ class UploadTargetOutputSerializer(serializers.Serializer):
         return "file"
 
 
-class UploadCreateOutputSerializer(serializers.Serializer):
+class UploadCreateOutputSerializer(serializers.Serializer[dict[str, Any]]):
     asset = AssetOutputSerializer()
     upload = UploadTargetOutputSerializer()
     complete_url = serializers.CharField()
 
 
-class HealthOutputSerializer(serializers.Serializer):
+class HealthOutputSerializer(serializers.Serializer[dict[str, Any]]):
     status = serializers.CharField()
     checks = serializers.DictField()

@@ -26,6 +26,7 @@ from rawproc.cli._openmp import share_cores
 
 if TYPE_CHECKING:
     from rawproc.imaging import EngineOptions, ProcessResult, RenditionSpec
+    from rawproc.imaging.specs import Format
 
 Record = dict[str, Any]
 
@@ -151,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if reporter.failed else 0
 
 
-def parse_renditions(text: str, fmt: str, quality: int | None = None) -> tuple[RenditionSpec, ...]:
+def parse_renditions(
+    text: str, fmt: Format, quality: int | None = None
+) -> tuple[RenditionSpec, ...]:
     """Turn ``--renditions`` into specs; ``fmt`` applies to the built-in names only.
 
     ``quality`` fills in every spec that does not carry its own. Raises ``ValueError``
@@ -164,7 +167,7 @@ def parse_renditions(text: str, fmt: str, quality: int | None = None) -> tuple[R
         if not item:
             continue
         if item in BUILTIN:
-            spec = BUILTIN[item].with_format(fmt)  # type: ignore[arg-type]
+            spec = BUILTIN[item].with_format(fmt)
         elif ":" in item:
             spec = RenditionSpec.parse(item)
         else:

@@ -8,7 +8,7 @@ import unicodedata
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
@@ -61,7 +61,7 @@ def raw_family(head: bytes, filename: str) -> str:
     return family
 
 
-def asset_create(*, owner: AbstractBaseUser, file: UploadedFile) -> tuple[Asset, bool]:
+def asset_create(*, owner: User, file: UploadedFile) -> tuple[Asset, bool]:
     """Store an uploaded RAW file and queue it; returns ``(asset, created)``.
 
     The same bytes uploaded again by the same owner return the existing asset with

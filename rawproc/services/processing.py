@@ -115,7 +115,7 @@ def _send(asset_id: str, task_id: str) -> None:
     from rawproc.tasks import process_asset
 
     process_asset.apply_async(
-        args=[asset_id],
+        args=(asset_id,),
         task_id=task_id,
         retry=True,
         retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
@@ -365,7 +365,7 @@ def _taken_at(value: object) -> datetime | None:
 
 
 def _finish_failed(
-    asset_id: object, task_id: str, code: str, message: str, detail: str = ""
+    asset_id: uuid.UUID, task_id: str, code: str, message: str, detail: str = ""
 ) -> None:
     with transaction.atomic():
         asset = Asset.objects.select_for_update().filter(pk=asset_id).first()
@@ -394,7 +394,7 @@ def _fail(asset: Asset, code: str, message: str, detail: str = "") -> None:
     asset.save()
 
 
-def _release(asset_id: object, task_id: str) -> None:
+def _release(asset_id: uuid.UUID, task_id: str) -> None:
     """Hand the job back to the queue (status ``queued``) before a retry."""
     Asset.objects.filter(pk=asset_id, task_id=task_id, status=AssetStatus.PROCESSING).update(
         status=AssetStatus.QUEUED, queued_at=timezone.now(), updated_at=timezone.now()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from rawproc import storage
@@ -26,7 +26,7 @@ from rawproc.services.errors import UnsupportedUpload, UploadIncomplete, UploadS
 
 
 def upload_create(
-    *, owner: AbstractBaseUser, filename: str, size: int, content_type: str
+    *, owner: User, filename: str, size: int, content_type: str
 ) -> tuple[Asset, storage.UploadTarget]:
     check_upload_size(size)
     name = display_filename(filename)

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -51,6 +52,12 @@ UPLOAD_CONCURRENCY = 3
 signed_in = login_required(login_url=reverse_lazy("web:login"))
 
 
+class SignedInRequest(HttpRequest):
+    """The request of a view behind ``signed_in``."""
+
+    user: User
+
+
 def _url_template(url_name: str, *params: str) -> str:
     """A URL with ``__id__`` (and ``__<param>__``) placeholders that the scripts fill in."""
     kwargs: dict[str, Any] = {"asset_id": _SAMPLE_ID, **{key: f"__{key}__" for key in params}}
@@ -76,7 +83,7 @@ def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _distinct(owner: Any, field: str) -> list[str]:
+def _distinct(owner: User, field: str) -> list[str]:
     """Values of one field across the owner's assets, offered as filter suggestions."""
     values = (
         Asset.objects.filter(owner=owner)
@@ -89,7 +96,7 @@ def _distinct(owner: Any, field: str) -> list[str]:
 
 
 @signed_in
-def gallery(request: HttpRequest) -> HttpResponse:
+def gallery(request: SignedInRequest) -> HttpResponse:
     context = {
         "page_config": _page_config(
             request,
@@ -108,7 +115,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
 
 
 @signed_in
-def asset(request: HttpRequest, asset_id: uuid.UUID) -> HttpResponse:
+def asset(request: SignedInRequest, asset_id: uuid.UUID) -> HttpResponse:
     try:
         found = asset_get(owner=request.user, asset_id=asset_id)
     except Http404:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,9 +51,9 @@ def block_difference(a: np.ndarray, b: np.ndarray, block: int = 8) -> np.ndarray
 
     def blocks(x: np.ndarray) -> np.ndarray:
         x = x[:h, :w].astype(np.float64)
-        return x.reshape(h // block, block, w // block, block, 3).mean(axis=(1, 3))
+        return np.asarray(x.reshape(h // block, block, w // block, block, 3).mean(axis=(1, 3)))
 
-    return np.abs(blocks(a) - blocks(b))
+    return np.asarray(np.abs(blocks(a) - blocks(b)))
 
 
 def libraw_render(path: Path, *, half_size: bool) -> np.ndarray:
@@ -71,7 +72,7 @@ def developed(path: Path, *, half_size: bool, orientation: int | None = None) ->
     return np.asarray(image)
 
 
-DNG_CASES = {
+DNG_CASES: dict[str, dict[str, Any]] = {
     "rggb": {},
     "cool light, 12 bits": {"wb": (1.4, 1.0, 2.6), "bits": 12, "black": 256, "white": 4000},
     "turned a quarter": {"orientation": 6},

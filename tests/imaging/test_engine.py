@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from rawproc.imaging import (
     read_metadata,
 )
 from rawproc.imaging.encode import srgb_icc
+from rawproc.imaging.specs import Format
 from tests.fixtures.dngmaker import make_bomb_dng, make_dng
 from tests.samples import FIXTURES
 
@@ -46,7 +49,7 @@ def region_mean(image: Image.Image, fx: float, fy: float) -> np.ndarray:
     h, w = rgb.shape[:2]
     x, y = int(fx * w), int(fy * h)
     r = max(2, min(w, h) // 40)
-    return rgb[y - r : y + r, x - r : x + r].reshape(-1, 3).mean(axis=0)
+    return np.asarray(rgb[y - r : y + r, x - r : x + r].reshape(-1, 3).mean(axis=0))
 
 
 def assert_upright(image: Image.Image) -> None:
@@ -58,9 +61,13 @@ def assert_upright(image: Image.Image) -> None:
     assert green[1] > green[0] + 40 and green[1] > green[2] + 40, f"bottom is not green: {green}"
 
 
+# Builds a DNG of the chart in the test's folder; keyword arguments go to ``make_dng``.
+DngBuilder = Callable[..., Path]
+
+
 @pytest.fixture
-def dng(tmp_path: Path):
-    def build(**kwargs) -> Path:
+def dng(tmp_path: Path) -> DngBuilder:
+    def build(**kwargs: Any) -> Path:
         path = tmp_path / f"test-{len(list(tmp_path.iterdir()))}.dng"
         return make_dng(path, scene=chart(), **kwargs)
 
@@ -68,7 +75,7 @@ def dng(tmp_path: Path):
 
 
 SOURCE_PREVIEW = "embedded_preview"
-SOURCES = {
+SOURCES: dict[str, tuple[dict[str, Any], dict[str, int], str]] = {
     "sensor-stored preview": ({"preview": "sensor", "preview_size": 600}, {}, "embedded_preview"),
     "already rotated preview": (
         {"preview": "rotated", "preview_size": 600},
@@ -91,7 +98,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("source", "orientation"), CASES)
-def test_orientation_applied_exactly_once(dng, orientation: int, source: str) -> None:
+def test_orientation_applied_exactly_once(dng: DngBuilder, orientation: int, source: str) -> None:
     dng_kwargs, spec_kwargs, expected_source = SOURCES[source]
     path = dng(orientation=orientation, **dng_kwargs)
     spec = RenditionSpec("view", spec_kwargs.get("size", 300))
@@ -106,7 +113,7 @@ def test_orientation_applied_exactly_once(dng, orientation: int, source: str) ->
     assert (result.metadata["width"], result.metadata["height"]) == (W, H)
 
 
-def test_sources_are_chosen_by_size_and_decoded_once(dng) -> None:
+def test_sources_are_chosen_by_size_and_decoded_once(dng: DngBuilder) -> None:
     path = dng(preview="sensor", preview_size=300)
     small = [RenditionSpec("small", 250), RenditionSpec("medium", 299)]
     full = RenditionSpec("full", None)
@@ -124,27 +131,27 @@ def test_sources_are_chosen_by_size_and_decoded_once(dng) -> None:
     assert "decode_preview" not in result.timings_ms
 
 
-def test_half_size_serves_renditions_up_to_half_the_sensor(dng) -> None:
+def test_half_size_serves_renditions_up_to_half_the_sensor(dng: DngBuilder) -> None:
     result = process_raw(dng(preview="none"), [RenditionSpec("a", 300), RenditionSpec("b", 120)])
     assert [r.source for r in result.renditions] == ["half_size", "half_size"]
     assert [(r.width, r.height) for r in result.renditions] == [(300, 200), (120, 80)]
     assert "decode_full" not in result.timings_ms
 
 
-def test_force_sensor_never_uses_the_preview(dng) -> None:
+def test_force_sensor_never_uses_the_preview(dng: DngBuilder) -> None:
     path = dng(preview="sensor", preview_size=600)
     result = process_raw(path, [RenditionSpec("t", 100)], EngineOptions(force_sensor=True))
     assert result.renditions[0].source == "half_size"
 
 
-def test_never_upscales(dng) -> None:
+def test_never_upscales(dng: DngBuilder) -> None:
     result = process_raw(
         dng(preview="none"), [RenditionSpec("huge", 5000), RenditionSpec("full", None)]
     )
     assert [(r.width, r.height) for r in result.renditions] == [(W, H), (W, H)]
 
 
-def test_sensor_colours_follow_camera_white_balance(dng) -> None:
+def test_sensor_colours_follow_camera_white_balance(dng: DngBuilder) -> None:
     result = process_raw(dng(preview="none", wb=(2.2, 1.0, 1.4)), [RenditionSpec("full", None)])
     image = decode(result.renditions[0].data)
     grey = region_mean(image, 0.5, 0.5)
@@ -153,7 +160,7 @@ def test_sensor_colours_follow_camera_white_balance(dng) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "webp", "avif"])
-def test_formats_carry_the_srgb_profile(dng, fmt: str) -> None:
+def test_formats_carry_the_srgb_profile(dng: DngBuilder, fmt: Format) -> None:
     result = process_raw(dng(preview="none"), [RenditionSpec("t", 200, fmt)])
     image = decode(result.renditions[0].data)
     assert image.format == {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}[fmt]
@@ -161,7 +168,7 @@ def test_formats_carry_the_srgb_profile(dng, fmt: str) -> None:
     assert image.size == (200, 133)
 
 
-def test_exif_copy_strips_gps_by_default(dng) -> None:
+def test_exif_copy_strips_gps_by_default(dng: DngBuilder) -> None:
     path = dng(preview="none", orientation=6, gps=(48.8584, 2.2945, 35.0))
     spec = [RenditionSpec("t", 200)]
     stripped = decode(process_raw(path, spec, EngineOptions(copy_exif=True)).renditions[0].data)
@@ -178,7 +185,7 @@ def test_exif_copy_strips_gps_by_default(dng) -> None:
     assert 0x0110 not in plain.getexif()
 
 
-def test_file_object_gives_the_same_result_as_a_path(dng) -> None:
+def test_file_object_gives_the_same_result_as_a_path(dng: DngBuilder) -> None:
     path = dng(preview="none")
     spec = [RenditionSpec("t", 200)]
     with open(path, "rb") as fh:
@@ -189,7 +196,7 @@ def test_file_object_gives_the_same_result_as_a_path(dng) -> None:
     assert from_stream.renditions[0].data == from_path.renditions[0].data
 
 
-def test_pixel_limit_rejects_decompression_bombs(tmp_path: Path, dng) -> None:
+def test_pixel_limit_rejects_decompression_bombs(tmp_path: Path, dng: DngBuilder) -> None:
     with pytest.raises(ImageTooLarge) as info:
         process_raw(make_bomb_dng(tmp_path / "bomb.dng"))
     assert "bomb.dng" in str(info.value)
@@ -208,7 +215,7 @@ def test_truncated_sensor_data_falls_back_to_the_embedded_preview() -> None:
     assert result.warnings
 
 
-def test_cut_dng_without_preview_is_a_corrupt_file(tmp_path: Path, dng) -> None:
+def test_cut_dng_without_preview_is_a_corrupt_file(tmp_path: Path, dng: DngBuilder) -> None:
     data = dng(preview="none").read_bytes()
     cut = tmp_path / "cut.dng"
     cut.write_bytes(data[: len(data) // 2])
@@ -226,7 +233,7 @@ def test_jpeg_renamed_to_raw_is_unsupported(tmp_path: Path) -> None:
     assert "IMG_0001.CR2" in str(info.value)
 
 
-def test_read_metadata_does_not_render(dng) -> None:
+def test_read_metadata_does_not_render(dng: DngBuilder) -> None:
     record = read_metadata(dng(preview="none", orientation=8))
     assert record["orientation"] == 8
     assert (record["width"], record["height"]) == (W, H)

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from exifread.serialize import convert_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rawproc.imaging import BUILTIN, CorruptFile, engine, metadata, process_raw, read_metadata
 from rawproc.imaging.errors import SENSOR_DATA_GARBAGE, SensorDataUnusable
-from tests.fixtures.dngmaker import make_dng
+from tests.fixtures.dngmaker import PreviewMode, make_dng
 from tests.fixtures.mutate import (
     INTERESTING,
     KINDS,
@@ -69,7 +70,7 @@ def test_fuzz_real_fixture(seed: str) -> None:
 
 
 @pytest.mark.parametrize("preview", ["sensor", "none"])
-def test_fuzz_decodable_dng(tmp_path: Path, preview: str) -> None:
+def test_fuzz_decodable_dng(tmp_path: Path, preview: PreviewMode) -> None:
     """A file LibRaw fully decodes, so mutations reach the sensor decoding too."""
     data = make_dng(tmp_path / "seed.dng", width=240, height=160, preview=preview).read_bytes()
     fuzz(data, "seed.dng", examples=60)
@@ -95,7 +96,7 @@ def test_undecodable_embedded_preview_is_a_corrupt_file(
 def test_one_unconvertible_exif_tag_does_not_lose_the_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = metadata.convert_types
+    real = convert_types  # what the metadata module calls, before the patch
 
     def picky(tags: dict[str, Any]) -> dict[str, Any]:
         if "Image Make" in tags:

@@ -341,6 +341,7 @@ def test_size_is_the_postprocess_output_shape(relpath: str) -> None:
     path = sample(relpath)
     with open_raw(path) as raw:
         record = extract_metadata(raw)
+        assert raw.libraw is not None
         rgb = raw.libraw.postprocess()
     assert (record["width"], record["height"]) == (rgb.shape[1], rgb.shape[0])
 

@@ -26,7 +26,12 @@ def test_libraw_flip_codes(flip: int, exif: int) -> None:
         ((1024, 683), None, 6, True),
     ],
 )
-def test_preview_needs_rotation(preview, sensor, orientation, expected) -> None:
+def test_preview_needs_rotation(
+    preview: tuple[int, int],
+    sensor: tuple[int, int] | None,
+    orientation: int,
+    expected: bool,
+) -> None:
     assert preview_needs_rotation(preview, sensor, orientation) is expected
 
 

@@ -1,5 +1,6 @@
 import io
 import os
+from pathlib import Path
 
 import pytest
 
@@ -55,7 +56,9 @@ def test_sniff_format_rejects_non_raw(head: bytes) -> None:
         (os.urandom(4096), "not a camera RAW"),
     ],
 )
-def test_open_raw_refuses_non_raw_with_named_file(tmp_path, content: bytes, words: str) -> None:
+def test_open_raw_refuses_non_raw_with_named_file(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
     path = tmp_path / "DSC_0001.NEF"
     path.write_bytes(content)
     with pytest.raises(UnsupportedFormat) as info:

@@ -63,7 +63,7 @@ def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
         url = url[len("http://testserver") :]
     if url.startswith("/"):
         response = Client().get(url)
-        body = b"".join(response.streaming_content) if response.streaming else response.content
+        body = response.getvalue()  # the joined stream of a file response, or the content
         return response.status_code, body, dict(response.headers)
     answer = requests.get(url, timeout=10)
     return answer.status_code, answer.content, dict(answer.headers)

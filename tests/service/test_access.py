@@ -47,6 +47,7 @@ def routes() -> Iterator[tuple[str, str, URLPattern]]:
     """(name, method, pattern) for every method of every API route."""
     for pattern in api_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
+        # as_view() sets view_class on the function it returns; Callable has no such field.
         view_class: Any = pattern.callback.view_class  # type: ignore[attr-defined]
         for method in HANDLERS:
             if hasattr(view_class, method):

@@ -90,7 +90,7 @@ def test_too_large_from_content_length_before_reading(api: APIClient, settings: 
     answer = api.generic(
         "POST",
         "/api/assets/",
-        data=b"",
+        data="",
         content_type="multipart/form-data; boundary=x",
         CONTENT_LENGTH=str(10_000_000),
     )

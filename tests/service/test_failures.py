@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from benchmarks.stack import Stack, running_stack
+from harness.stack import Stack, running_stack
 from tests.fixtures.messages import not_human
 from tests.service.faultworker import BUG_MARKER_ENV, OOM_MARKER_ENV
 

@@ -86,7 +86,8 @@ schema = _load_schema()
 
 
 @pytest.mark.django_db
-@schema.parametrize()
+# schemathesis types parametrize() as returning a bare Callable.
+@schema.parametrize()  # type: ignore[untyped-decorator]
 @settings(
     max_examples=FUZZ_EXAMPLES,
     derandomize=True,

@@ -10,6 +10,7 @@ import pytest
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from pytest_django import Settings
 
 from rawproc import storage
 from tests.service.conftest import fetch
@@ -104,12 +105,12 @@ def test_direct_upload_accepts_exactly_the_declared_size(backend: str) -> None:
 
 
 @pytest.mark.django_db
-def test_check_reports_a_missing_bucket(settings: object, s3_bucket: str) -> None:
+def test_check_reports_a_missing_bucket(settings: Settings, s3_bucket: str) -> None:
     storage.check()
     options = storage.backend().__dict__
     assert options["bucket_name"] == s3_bucket
-    settings.STORAGES["default"]["OPTIONS"]["bucket_name"] = "no-such-bucket-here"  # type: ignore[attr-defined]
-    settings.STORAGES = dict(settings.STORAGES)  # type: ignore[attr-defined]
+    settings.STORAGES["default"]["OPTIONS"]["bucket_name"] = "no-such-bucket-here"
+    settings.STORAGES = dict(settings.STORAGES)
     with pytest.raises(storage.StorageError):
         storage.check()
 

@@ -54,19 +54,20 @@ class Pages:
 
     # ---- waiting
 
-    def wait(self, condition: Callable[[], T], timeout: float, what: str) -> T:
+    def wait(self, condition: Callable[[], T | None], timeout: float, what: str) -> T:
         """Poll ``condition`` until it returns something truthy; fail saying ``what``.
 
         The gallery re-renders while it polls, so an element found a moment ago may be gone:
         the condition is then simply evaluated again.
         """
         try:
+            # ``or False``: until() is typed to take False, not None, for "not yet".
             return WebDriverWait(
                 self.driver,
                 timeout,
                 poll_frequency=0.25,
                 ignored_exceptions=(StaleElementReferenceException,),
-            ).until(lambda _: condition())
+            ).until(lambda _: condition() or False)
         except TimeoutException:
             raise AssertionError(
                 f"gave up after {timeout:.0f}s waiting for {what}; the page shows:\n"

@@ -35,6 +35,12 @@ from rawproc import storage
 from rawproc.imaging import EngineOptions, ImagingError, ProcessResult, RenditionSpec, process_raw
 from rawproc.models import Asset, AssetStatus, Variant
 from rawproc.services.errors import InvalidState
+from rawproc.services.originals import (
+    DuplicateOriginal,
+    OriginalChanged,
+    original_adopt,
+    original_fetch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +124,8 @@ def asset_reprocess(*, asset: Asset) -> Asset:
         locked = Asset.objects.select_for_update().get(pk=asset.pk)
         if locked.status == AssetStatus.UPLOADING:
             raise InvalidState("The upload has not been completed yet.")
+        if not locked.storage_key:
+            raise InvalidState("This asset has no original of its own (a duplicate).")
         asset_enqueue(locked)
     return locked
 
@@ -164,7 +172,7 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
     version = uuid.uuid4().hex[:12]
     written: list[str] = []
     try:
-        result, timings = _render_asset(asset)
+        result, timings = _render_asset(asset, task_id)
         upload_started = time.perf_counter()
         for rendition in result.renditions:
             key = storage.rendition_key(
@@ -177,6 +185,11 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
     except ImagingError as exc:
         _discard(written)
         _finish_failed(asset.pk, task_id, exc.code, str(exc))
+        return
+    except OriginalChanged as exc:
+        _finish_failed(asset.pk, task_id, exc.code, str(exc))
+        return
+    except DuplicateOriginal:
         return
     except SoftTimeLimitExceeded:
         _discard(written)
@@ -230,17 +243,18 @@ def _claim(asset_id: str, task_id: str) -> Asset | None:
         return asset
 
 
-def _render_asset(asset: Asset) -> tuple[ProcessResult, dict[str, float]]:
-    """Fetch the original into a temporary file and run the engine on it."""
+def _render_asset(asset: Asset, task_id: str) -> tuple[ProcessResult, dict[str, float]]:
+    """Fetch and verify the original into a temporary file, deduplicate it, and run the
+    engine on it."""
     timings: dict[str, float] = {}
     if asset.queued_at is not None and asset.started_at is not None:
         timings["queue_wait"] = (asset.started_at - asset.queued_at).total_seconds() * 1000
     with tempfile.TemporaryDirectory(prefix="rawproc-") as tmp:
         path = Path(tmp) / storage.safe_filename(asset.original_filename)
         started = time.perf_counter()
-        with open(path, "wb") as fh:
-            storage.download_to(asset.storage_key, fh)
+        sha256 = original_fetch(asset, path)
         timings["download"] = _elapsed_ms(started)
+        original_adopt(asset, task_id, sha256)
         result = decode(path, rendition_specs(), engine_options(), name=asset.original_filename)
     timings.update(result.timings_ms)
     return result, timings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -76,7 +77,10 @@ class FileStore(ObjectStore):
 
     def stat(self, key: str) -> ObjectInfo:
         with _translate_errors(key):
-            return self._info(key, self._path(key).stat())
+            st = self._path(key).stat()
+        if not stat.S_ISREG(st.st_mode):  # a folder is not an object
+            raise ObjectNotFound(key)
+        return self._info(key, st)
 
     @staticmethod
     def _info(key: str, st: os.stat_result) -> ObjectInfo:

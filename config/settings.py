@@ -338,3 +338,24 @@ SILENCED_SYSTEM_CHECKS = [
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Storage lifecycle and quota ------------------------------------------------------
+# Direct uploads left in ``uploading`` this long are removed with their objects by the
+# storage sweep, which runs every RAWPROC_STORAGE_SWEEP_SECONDS and also removes dead
+# ``incoming/`` objects. The audit (orphaned objects, records missing their object) runs
+# every RAWPROC_STORAGE_AUDIT_SECONDS and only reports; 0 turns either job off.
+RAWPROC_UPLOAD_TTL_SECONDS = env.int("RAWPROC_UPLOAD_TTL_SECONDS", default=24 * 3600)
+RAWPROC_STORAGE_SWEEP_SECONDS = env.int("RAWPROC_STORAGE_SWEEP_SECONDS", default=3600)
+RAWPROC_STORAGE_AUDIT_SECONDS = env.int("RAWPROC_STORAGE_AUDIT_SECONDS", default=24 * 3600)
+# Bytes of originals (and reserved uploads) one user may keep; 0 or unset: no quota.
+RAWPROC_USER_QUOTA_BYTES = env.int("RAWPROC_USER_QUOTA_BYTES", default=0)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        name: {"task": task, "schedule": float(seconds)}
+        for name, task, seconds in (
+            ("storage-sweep", "rawproc.storage_sweep", RAWPROC_STORAGE_SWEEP_SECONDS),
+            ("storage-audit", "rawproc.storage_audit", RAWPROC_STORAGE_AUDIT_SECONDS),
+        )
+        if seconds > 0
+    }
+)

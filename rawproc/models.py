@@ -22,6 +22,11 @@ class AssetStatus(models.TextChoices):
     FAILED = "failed"
 
 
+# ``error_code`` of an asset whose upload repeated another of the owner's assets: it points
+# to that asset (``duplicate_of``) and its own copy of the bytes is dropped.
+DUPLICATE = "duplicate"
+
+
 class Asset(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -37,7 +42,26 @@ class Asset(models.Model):
     )
     # NULL until the bytes are known (direct uploads), so the dedup constraint skips it.
     sha256 = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    storage_key = models.CharField(max_length=512)
+    storage_key = models.CharField(
+        max_length=512,
+        blank=True,
+        help_text="Key of the original; empty once its bytes are dropped.",
+    )
+    # Direct uploads: the one incoming key the client's grant may write, and (embedded
+    # storage) when that single write happened; the grant is spent from then on.
+    upload_key = models.CharField(max_length=512, blank=True)
+    upload_written_at = models.DateTimeField(null=True, blank=True)
+    # What was completed, checked by the worker before it decodes: the size above and
+    # the object's etag at completion.
+    original_etag = models.CharField(max_length=200, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The owner's asset with the same content, when this upload repeated it.",
+    )
     status = models.CharField(
         max_length=16, choices=AssetStatus.choices, default=AssetStatus.QUEUED
     )

@@ -7,10 +7,10 @@ from typing import Any, TypedDict
 from uuid import UUID
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.http import Http404
 
-from rawproc.models import Asset, Variant
+from rawproc.models import DUPLICATE, Asset, AssetStatus, Variant
 
 ORDERINGS = (
     "created_at",
@@ -75,3 +75,32 @@ def variant_get(*, asset: Asset, name: str) -> Variant:
         if variant.name == name:
             return variant
     raise Http404("No such variant.")
+
+
+def user_storage_used(*, owner_id: int) -> int:
+    """Bytes the owner's originals take, reserved direct uploads included (by declared
+    size); duplicates, whose bytes were dropped, count nothing."""
+    used = (
+        Asset.objects.filter(owner_id=owner_id)
+        .exclude(error_code=DUPLICATE)
+        .aggregate(total=Sum("size"))["total"]
+    )
+    return int(used or 0)
+
+
+def referenced_keys() -> tuple[set[str], set[str]]:
+    """Object keys the records name: ``(expected, allowed)``.
+
+    ``expected`` must exist (originals of completed assets, variants); ``allowed`` may
+    exist without being expected (the incoming key and future original of an upload in
+    progress). Together they are every key an object may legitimately have.
+    """
+    expected: set[str] = set(Variant.objects.values_list("storage_key", flat=True))
+    allowed: set[str] = set()
+    rows = Asset.objects.exclude(storage_key="").values_list("status", "storage_key", "upload_key")
+    for status, storage_key, upload_key in rows.iterator(chunk_size=2000):
+        if status == AssetStatus.UPLOADING:
+            allowed.update(key for key in (storage_key, upload_key) if key)
+        else:
+            expected.add(storage_key)
+    return expected, allowed

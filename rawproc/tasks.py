@@ -14,6 +14,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from rawproc.services.processing import RETRIED_ERRORS, asset_process, asset_requeue_stale
+from rawproc.services.storage_audit import storage_audit_report, storage_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,16 @@ def process_asset(self: Task[[str], None], asset_id: str) -> None:
 @shared_task(name="rawproc.requeue_stale")
 def requeue_stale() -> int:
     return asset_requeue_stale()
+
+
+@shared_task(name="rawproc.storage_sweep")
+def sweep_storage() -> dict[str, int]:
+    return storage_sweep()
+
+
+@shared_task(name="rawproc.storage_audit")
+def audit_storage() -> dict[str, Any]:
+    return storage_audit_report()
 
 
 @worker_ready.connect

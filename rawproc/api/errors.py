@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from rawproc.services import errors as service_errors
-from rawproc.storage import StorageUnavailable
+from rawproc.storage import ObjectNotFound, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,9 @@ _SERVICE_STATUS: dict[type[service_errors.ServiceError], int] = {
     service_errors.UploadIncomplete: status.HTTP_409_CONFLICT,
     service_errors.UploadSizeMismatch: status.HTTP_400_BAD_REQUEST,
     service_errors.InvalidState: status.HTTP_409_CONFLICT,
+    service_errors.UploadAlreadyWritten: status.HTTP_409_CONFLICT,
+    service_errors.UploadGone: status.HTTP_410_GONE,
+    service_errors.QuotaExceeded: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 }
 
 
@@ -56,6 +59,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             error_body("storage_unavailable", "Object storage is unavailable; retry later."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, ObjectNotFound):
+        return Response(
+            error_body("not_found", "The file is no longer in storage."),
+            status=status.HTTP_404_NOT_FOUND,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -82,6 +90,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def json_error(status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+def service_error(exc: service_errors.ServiceError) -> JsonResponse:
+    """A service's refusal as a plain Django response (views outside DRF)."""
+    http = _SERVICE_STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST)
+    return json_error(http, exc.code, exc.message)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

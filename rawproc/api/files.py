@@ -1,8 +1,9 @@
 """Signed file URLs for the embedded file storage: the app plays the part S3 plays in the cloud.
 
 A download token names one object key, its expiry and response headers under an HMAC made
-with ``SECRET_KEY``; an upload token names one key and one exact size. Anything altered,
-expired or misused gets a 403 JSON error, as an S3 presigned URL would.
+with ``SECRET_KEY``; an upload token names one incoming key and one exact size, and writes
+once (``409 upload_already_written`` afterwards). Anything altered, expired or misused gets
+a 403 JSON error, as an S3 presigned URL would.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from rawproc import storage
-from rawproc.api.errors import FileTooLarge, json_error
+from rawproc.api.errors import FileTooLarge, json_error, service_error
 from rawproc.api.views import MULTIPART_OVERHEAD_BYTES
+from rawproc.services.errors import ServiceError
+from rawproc.services.uploads import upload_receive
 
 
 def download(request: HttpRequest, token: str) -> HttpResponseBase:
     if request.method not in ("GET", "HEAD"):
         return json_error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
     try:
-        grant, attachment = storage.verify_download(token)
-        fh = storage.open_local(grant.key)
+        grant = storage.verify_download(token)
+        fh = storage.open_object(grant.key)
     except storage.InvalidToken as exc:
         return json_error(403, exc.code, str(exc))
     except storage.ObjectNotFound:
@@ -32,7 +35,7 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
         return json_error(503, "storage_unavailable", "Storage is unavailable; retry later.")
     response = FileResponse(
         fh,
-        as_attachment=attachment,
+        as_attachment=grant.attachment,
         filename=grant.download_name or "",
         content_type=grant.content_type or mimetypes.guess_type(grant.key)[0],
     )
@@ -67,7 +70,9 @@ def upload(request: HttpRequest, token: str) -> HttpResponse:
             )
         )
     try:
-        storage.save(grant.key, received, grant.content_type)
+        upload_receive(grant=grant, content=received)
+    except ServiceError as exc:
+        return service_error(exc)
     except storage.StorageUnavailable:
         return json_error(503, "storage_unavailable", "Storage is unavailable; retry later.")
     return HttpResponse(status=204)

@@ -144,7 +144,15 @@ class AssetOutputSerializer(serializers.Serializer[Any]):
     size = serializers.IntegerField()
     content_type = serializers.CharField()
     raw_format = serializers.CharField()
-    sha256 = serializers.CharField(allow_null=True)
+    sha256 = serializers.CharField(
+        allow_null=True, help_text="Set by the worker once it has read the original."
+    )
+    duplicate_of = serializers.UUIDField(
+        source="duplicate_of_id",
+        allow_null=True,
+        help_text="The owner's asset with the same content, when this upload repeated it "
+        "(the asset is then failed with the code duplicate and keeps no original).",
+    )
     camera_make = serializers.CharField()
     camera_model = serializers.CharField()
     lens_model = serializers.CharField()

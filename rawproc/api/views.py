@@ -54,7 +54,8 @@ ERRORS = {
         401: "Not authenticated.",
         404: "Not found, or not yours.",
         409: "Wrong state for this action.",
-        413: "File too large.",
+        410: "The upload no longer exists.",
+        413: "File too large, or over the storage quota.",
         415: "Not a camera RAW file.",
         503: "Object storage unavailable.",
     }.items()

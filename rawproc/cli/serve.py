@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             "--bind", f"{bind}:{args.port}",
             "--workers", str(args.web_workers),
             "--worker-class", "gthread", "--threads", "4",
-            "--timeout", "300", "--graceful-timeout", "10",
+            "--timeout", "60", "--graceful-timeout", "10",
             "--access-logfile", "-",
         ],
         "worker": [

@@ -1,4 +1,5 @@
-"""Creating assets from multipart uploads, deduplicating them, and deleting them."""
+"""Creating assets from multipart uploads, deduplicating them, deleting them, and the
+per-user storage quota."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import unicodedata
 import uuid
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -15,7 +17,8 @@ from django.db import IntegrityError, transaction
 from rawproc import storage
 from rawproc.imaging.rawfile import describe_content, sniff_format
 from rawproc.models import Asset
-from rawproc.services.errors import EmptyUpload, UnsupportedUpload, UploadTooLarge
+from rawproc.selectors import user_storage_used
+from rawproc.services.errors import EmptyUpload, QuotaExceeded, UnsupportedUpload, UploadTooLarge
 from rawproc.services.processing import asset_enqueue
 
 # The sniffed family decides the stored content type; the client's claim is not trusted.
@@ -53,6 +56,26 @@ def check_upload_size(size: int) -> None:
         raise EmptyUpload("The file is empty.")
 
 
+def quota_check(*, owner_id: int, adding: int, lock: bool = False) -> None:
+    """``QuotaExceeded`` when ``adding`` more bytes would take the owner past
+    ``RAWPROC_USER_QUOTA_BYTES`` (unset or 0: no quota).
+
+    With ``lock`` (inside a transaction) the owner's row is locked first, so concurrent
+    uploads of one user are counted one after the other and cannot overshoot together.
+    """
+    quota = settings.RAWPROC_USER_QUOTA_BYTES
+    if not quota:
+        return
+    if lock:
+        get_user_model().objects.select_for_update().filter(pk=owner_id).first()
+    used = user_storage_used(owner_id=owner_id)
+    if used + adding > quota:
+        raise QuotaExceeded(
+            f"This upload of {adding} bytes would exceed the storage quota: "
+            f"{used} of {quota} bytes are in use."
+        )
+
+
 def raw_family(head: bytes, filename: str) -> str:
     """The RAW family from a file's first bytes; ``UnsupportedUpload`` when it is not RAW."""
     family = sniff_format(head)
@@ -79,6 +102,7 @@ def asset_create(*, owner: User, file: UploadedFile) -> tuple[Asset, bool]:
     existing = Asset.objects.filter(owner=owner, sha256=sha256).first()
     if existing is not None:
         return existing, False
+    quota_check(owner_id=owner.pk, adding=int(file.size or 0))
 
     asset = Asset(
         id=uuid.uuid4(),
@@ -93,44 +117,34 @@ def asset_create(*, owner: User, file: UploadedFile) -> tuple[Asset, bool]:
     file.seek(0)
     # The object is written before the row, so a committed row never lacks its original.
     storage.save(asset.storage_key, file, asset.content_type)
+    # What the worker checks before decoding: the original is still this object.
+    asset.original_etag = storage.stat(asset.storage_key).etag
     try:
         with transaction.atomic():
+            quota_check(owner_id=owner.pk, adding=asset.size, lock=True)
             asset.save(force_insert=True)
             asset_enqueue(asset)
     except IntegrityError:
         # The same bytes were uploaded concurrently and the other request won.
         storage.delete(asset.storage_key)
         return Asset.objects.get(owner=owner, sha256=sha256), False
+    except QuotaExceeded:
+        storage.delete(asset.storage_key)
+        raise
     return asset, True
 
 
 def asset_delete(*, asset: Asset) -> None:
-    """Delete the asset's stored objects, then its records.
+    """Delete every stored object of the asset (original, incoming upload, renditions),
+    then its records.
 
     Objects go first: if storage is down the asset stays and the delete can be retried
-    (deleting a missing object is not an error).
+    (deleting a missing object is not an error). Whole prefixes are removed, so an object
+    written by a run or an upload that no record names yet goes too.
     """
-    keys = [asset.storage_key, *asset.variants.values_list("storage_key", flat=True)]
-    for key in keys:
-        storage.delete(key)
+    for prefix in storage.asset_prefixes(asset.owner_id, asset.pk):
+        storage.delete_prefix(prefix)
+    for key in (asset.storage_key, asset.upload_key):
+        if key:
+            storage.delete(key)
     Asset.objects.filter(pk=asset.pk).delete()
-
-
-def asset_adopt_content(*, asset: Asset, sha256: str) -> tuple[Asset, bool]:
-    """Record the content hash of a completed direct upload and queue it, or return the
-    owner's existing asset with the same content (deleting this duplicate)."""
-    existing = (
-        Asset.objects.filter(owner_id=asset.owner_id, sha256=sha256).exclude(pk=asset.pk).first()
-    )
-    if existing is None:
-        try:
-            with transaction.atomic():
-                asset.sha256 = sha256
-                asset.save(update_fields=["sha256", "raw_format", "content_type", "updated_at"])
-                asset_enqueue(asset)
-            return asset, True
-        except IntegrityError:
-            existing = Asset.objects.get(owner_id=asset.owner_id, sha256=sha256)
-    storage.delete(asset.storage_key)
-    Asset.objects.filter(pk=asset.pk).delete()
-    return existing, False

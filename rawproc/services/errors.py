@@ -35,3 +35,19 @@ class UploadSizeMismatch(ServiceError):
 
 class InvalidState(ServiceError):
     code = "invalid_state"
+
+
+class UploadAlreadyWritten(ServiceError):
+    """An upload grant writes once; its object is already there (and may be processed)."""
+
+    code = "upload_already_written"
+
+
+class UploadGone(ServiceError):
+    """The reservation a grant belonged to no longer exists (refused, deleted or expired)."""
+
+    code = "upload_gone"
+
+
+class QuotaExceeded(ServiceError):
+    code = "quota_exceeded"

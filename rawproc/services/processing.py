@@ -36,6 +36,12 @@ from rawproc.imaging import EngineOptions, ImagingError, ProcessResult, Renditio
 from rawproc.imaging.errors import describe_exception
 from rawproc.models import Asset, AssetStatus, Variant
 from rawproc.services.errors import InvalidState
+from rawproc.services.originals import (
+    DuplicateOriginal,
+    OriginalChanged,
+    original_adopt,
+    original_fetch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +134,8 @@ def asset_reprocess(*, asset: Asset) -> Asset:
         locked = Asset.objects.select_for_update().get(pk=asset.pk)
         if locked.status == AssetStatus.UPLOADING:
             raise InvalidState("The upload has not been completed yet.")
+        if not locked.storage_key:
+            raise InvalidState("This asset has no original of its own (a duplicate).")
         asset_enqueue(locked)
     return locked
 
@@ -177,7 +185,7 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
     version = uuid.uuid4().hex[:12]
     written: list[str] = []
     try:
-        result, timings = _render_asset(asset)
+        result, timings = _render_asset(asset, task_id)
         upload_started = time.perf_counter()
         for rendition in result.renditions:
             key = storage.rendition_key(
@@ -191,6 +199,11 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
         logger.info("asset %s failed: %s [%s] %s", asset_id, exc, exc.code, exc.detail)
         _discard(written)
         _finish_failed(asset.pk, task_id, exc.code, exc.message, exc.detail)
+        return
+    except OriginalChanged as exc:
+        _finish_failed(asset.pk, task_id, exc.code, str(exc))
+        return
+    except DuplicateOriginal:
         return
     except SoftTimeLimitExceeded:
         _discard(written)
@@ -261,17 +274,18 @@ def _claim(asset_id: str, task_id: str) -> Asset | None:
         return asset
 
 
-def _render_asset(asset: Asset) -> tuple[ProcessResult, dict[str, float]]:
-    """Fetch the original into a temporary file and run the engine on it."""
+def _render_asset(asset: Asset, task_id: str) -> tuple[ProcessResult, dict[str, float]]:
+    """Fetch and verify the original into a temporary file, deduplicate it, and run the
+    engine on it."""
     timings: dict[str, float] = {}
     if asset.queued_at is not None and asset.started_at is not None:
         timings["queue_wait"] = (asset.started_at - asset.queued_at).total_seconds() * 1000
     with tempfile.TemporaryDirectory(prefix="rawproc-") as tmp:
         path = Path(tmp) / storage.safe_filename(asset.original_filename)
         started = time.perf_counter()
-        with open(path, "wb") as fh:
-            storage.download_to(asset.storage_key, fh)
+        sha256 = original_fetch(asset, path)
         timings["download"] = _elapsed_ms(started)
+        original_adopt(asset, task_id, sha256)
         result = decode(path, rendition_specs(), engine_options(), name=asset.original_filename)
     timings.update(result.timings_ms)
     return result, timings

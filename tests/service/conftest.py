@@ -14,11 +14,15 @@ import pytest
 import requests
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from harness.seaweedfs import SeaweedFS
+from rawproc import storage
+from rawproc.models import Asset
+from rawproc.services.uploads import upload_create
 from tests.fixtures.dngmaker import make_dng
 from tests.samples import FIXTURES
 
@@ -138,3 +142,24 @@ def dng_factory(tmp_path: Path) -> Callable[..., Path]:
         return make_dng(tmp_path / name, **kwargs)
 
     return make
+
+
+def reserve(owner: User, size: int, name: str = "photo.NEF") -> tuple[Asset, storage.UploadTarget]:
+    """A direct-upload reservation of ``size`` bytes and its upload form."""
+    return upload_create(owner=owner, filename=name, size=size, content_type="image/x-nikon-nef")
+
+
+def post_form(
+    target: storage.UploadTarget, data: bytes, fields: dict[str, str] | None = None
+) -> int:
+    """POST a direct-upload form with ``data`` as its file: through the Django app for file
+    storage, over HTTP for S3; 0 when the server drops the connection instead."""
+    fields = target.fields if fields is None else fields
+    if target.url.startswith("/"):
+        upload = SimpleUploadedFile("photo.NEF", data, "image/x-nikon-nef")
+        return int(Client().post(target.url, {**fields, "file": upload}).status_code)
+    files = {"file": ("photo.NEF", data, "image/x-nikon-nef")}
+    try:
+        return requests.post(target.url, data=fields, files=files, timeout=10).status_code
+    except requests.ConnectionError:
+        return 0

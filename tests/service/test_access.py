@@ -36,7 +36,7 @@ from rawproc.api import urls as api_urls
 from rawproc.cli import main
 from rawproc.models import Asset
 from rawproc.services.processing import asset_process
-from tests.service.conftest import SMALL_RAW, fetch
+from tests.service.conftest import SMALL_RAW, fetch, reserve
 
 REPO = Path(__file__).resolve().parents[2]
 PUBLIC_ROUTES = {"health", "schema", "docs"}
@@ -151,10 +151,10 @@ def _refused(url: str) -> bool:
 
 
 @pytest.mark.django_db
-def test_a_signed_upload_with_any_field_changed_is_refused(backend: str) -> None:
-    key = "originals/1/0c6f/photo.NEF"
+def test_a_signed_upload_with_any_field_changed_is_refused(backend: str, user: User) -> None:
     data = b"x" * 100
-    target = storage.presigned_upload(key, len(data), "image/x-nikon-nef", 300)
+    asset, target = reserve(user, len(data))
+    key = asset.upload_key
     candidates = [(mutated, target.fields) for mutated in _mutations(target.url)]
     for field, value in target.fields.items():  # S3: key, content type, policy, signature...
         for index in range(len(value)):

@@ -241,22 +241,39 @@ def test_direct_upload_on_file_storage(
 def test_direct_upload_of_non_raw_is_refused_on_complete(api: APIClient, backend: str) -> None:
     data = b"just some text, not a RAW file, long enough to sniff"
     body = api.post("/api/uploads/", {"filename": "a.NEF", "size": len(data)}, format="json").json()
-    storage.save(Asset.objects.get(pk=body["asset"]["id"]).storage_key, data)
+    asset = Asset.objects.get(pk=body["asset"]["id"])
+    storage.save(asset.upload_key, data)
     answer = api.post(body["complete_url"])
     assert (answer.status_code, answer.json()["code"]) == (415, "unsupported_format")
-    assert not Asset.objects.filter(pk=body["asset"]["id"]).exists()
+    assert not Asset.objects.filter(pk=asset.pk).exists()
+    # The refused object goes with its reservation.
+    assert not storage.exists(asset.upload_key)
+    assert not storage.exists(asset.storage_key)
 
 
-def test_direct_upload_duplicate_returns_existing(api: APIClient) -> None:
+def test_direct_upload_duplicate_is_marked_by_the_worker(api: APIClient, backend: str) -> None:
     existing = upload(api).json()["id"]
     data = SMALL_RAW.read_bytes()
     body = api.post(
         "/api/uploads/", {"filename": "again.dng", "size": len(data)}, format="json"
     ).json()
-    storage.save(Asset.objects.get(pk=body["asset"]["id"]).storage_key, io.BytesIO(data))
+    asset = Asset.objects.get(pk=body["asset"]["id"])
+    storage.save(asset.upload_key, io.BytesIO(data))
     answer = api.post(body["complete_url"])
-    assert (answer.status_code, answer.json()["id"]) == (200, existing)
-    assert Asset.objects.count() == 1
+    # complete no longer reads the bytes: the duplicate is found by the worker.
+    assert (answer.status_code, answer.json()["status"]) == (202, "queued")
+    process(str(asset.pk))
+    detail = api.get(body["asset"]["url"]).json()
+    assert detail["status"] == "failed"
+    assert detail["error"]["code"] == "duplicate"
+    assert detail["duplicate_of"] == existing
+    assert detail["sha256"] is None
+    assert not storage.exists(asset.storage_key)  # its copy of the bytes is dropped
+    gone = api.get(f"{body['asset']['url']}original/")
+    assert (gone.status_code, gone.json()["code"]) == (404, "not_found")
+    again = api.post(f"{body['asset']['url']}reprocess/")
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_state")
+    assert Asset.objects.get(pk=existing).status == "queued"  # untouched
 
 
 def test_upload_create_validates(api: APIClient, settings: Any) -> None:

@@ -7,13 +7,11 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-import requests
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.contrib.auth.models import User
 from pytest_django import Settings
 
 from rawproc import storage
-from tests.service.conftest import fetch
+from tests.service.conftest import fetch, post_form, reserve
 
 KEY = "originals/1/abc/photo.NEF"
 
@@ -80,34 +78,56 @@ def test_signed_urls_only_reach_known_key_prefixes() -> None:
 
 @pytest.mark.django_db
 def test_upload_token_is_not_a_download_token() -> None:
-    target = storage.presigned_upload(KEY, 10, "image/x-nikon-nef", 60)
+    target = storage.grant_upload("incoming/abc/x", 10, "image/x-nikon-nef", 60)
     token = target.url.rstrip("/").rsplit("/", 1)[-1]
     with pytest.raises(storage.InvalidToken):
         storage.verify_download(token)
 
 
-def _post_upload(target: storage.UploadTarget, data: bytes) -> int:
-    if target.url.startswith("/"):
-        upload = SimpleUploadedFile("photo.NEF", data, "image/x-nikon-nef")
-        return int(Client().post(target.url, {**target.fields, "file": upload}).status_code)
-    files = {"file": ("photo.NEF", data, "image/x-nikon-nef")}
-    return requests.post(target.url, data=target.fields, files=files, timeout=10).status_code
+@pytest.mark.django_db
+def test_direct_upload_accepts_exactly_the_declared_size(backend: str, user: User) -> None:
+    data = b"x" * 1000
+    asset, target = reserve(user, len(data))
+    assert asset.upload_key.startswith(f"incoming/{asset.pk}/")
+    assert _post_upload(target, data + b"more") in (400, 413)
+    assert _post_upload(target, data[:-1]) == 400
+    assert not storage.exists(asset.upload_key)
+    assert _post_upload(target, data) in (200, 201, 204)
+    assert storage.size(asset.upload_key) == len(data)
+    assert not storage.exists(asset.storage_key)  # the client never writes the original
 
 
 @pytest.mark.django_db
-def test_direct_upload_accepts_exactly_the_declared_size(backend: str) -> None:
-    data = b"x" * 1000
-    target = storage.presigned_upload(KEY, len(data), "image/x-nikon-nef", 60)
-    assert _post_upload(target, data + b"more") in (400, 413)
-    assert not storage.exists(KEY)
-    assert _post_upload(target, data) in (200, 201, 204)
-    assert storage.size(KEY) == len(data)
+def test_move_and_list(backend: str) -> None:
+    storage.save("incoming/a1/tok", b"raw bytes")
+    storage.save("renditions/a1/thumb-1.jpg", b"jpeg")
+    moved = storage.move("incoming/a1/tok", KEY)
+    assert (moved.key, moved.size) == (KEY, 9)
+    assert moved.etag == storage.stat(KEY).etag
+    assert not storage.exists("incoming/a1/tok")
+    assert b"".join(storage.iter_chunks(KEY)) == b"raw bytes"
+    assert {info.key for info in storage.list_objects("originals/")} == {KEY}
+    assert storage.delete_prefix("renditions/a1/") == 1
+    assert list(storage.list_objects("renditions/")) == []
+
+
+@pytest.mark.django_db
+def test_etag_changes_when_an_object_is_rewritten(backend: str) -> None:
+    storage.save(KEY, b"first version")
+    before = storage.stat(KEY).etag
+    time.sleep(0.01)
+    storage.save(KEY, b"other version")  # same size, other bytes
+    assert storage.stat(KEY).etag != before
+
+
+def _post_upload(target: storage.UploadTarget, data: bytes) -> int:
+    return post_form(target, data)
 
 
 @pytest.mark.django_db
 def test_check_reports_a_missing_bucket(settings: Settings, s3_bucket: str) -> None:
     storage.check()
-    options = storage.backend().__dict__
+    options = storage.backend().storage.__dict__  # type: ignore[attr-defined]
     assert options["bucket_name"] == s3_bucket
     settings.STORAGES["default"]["OPTIONS"]["bucket_name"] = "no-such-bucket-here"
     settings.STORAGES = dict(settings.STORAGES)

@@ -7,7 +7,7 @@
  *   1. POST /api/uploads/ {filename, size, content_type} -> asset id + an upload form
  *   2. POST the form fields and the bytes to the upload URL (S3 or the app), with XHR so the
  *      browser reports progress
- *   3. POST /api/assets/{id}/complete/ -> the server checks the object and queues processing
+ *   3. POST /api/assets/{id}/complete/ -> the server checks and moves the object, queues processing
  * A failed step can be retried; the retry resumes at that step.
  */
 (function () {
@@ -140,9 +140,9 @@
       this.setState("uploading", "Checking…");
       this.setProgress(1);
       const asset = await R.api("POST", this.completeUrl);
-      // The same bytes uploaded before: the server answers with the asset it already has.
-      const duplicate = asset.id !== this.asset.id;
-      this.setState("done", duplicate ? "Already in your library" : "Uploaded");
+      // A repeat of a photo already in the library is found by the worker: the asset then
+      // fails with the code "duplicate" and names the other one in duplicate_of.
+      this.setState("done", "Uploaded");
       this.node.append(
         h("a", { class: "upload-link", href: R.fill(cfg.assetPage, { id: asset.id }) }, "Open"),
       );
@@ -165,8 +165,11 @@
         if (event.lengthComputable) onProgress(event.loaded / event.total);
       });
       xhr.addEventListener("load", () => {
-        if (xhr.status >= 200 && xhr.status < 300) resolve();
-        else reject(uploadError(xhr));
+        if (xhr.status >= 200 && xhr.status < 300) return resolve();
+        const error = uploadError(xhr);
+        // A retry after a lost answer: the first attempt did write (a grant writes once).
+        if (error.code === "upload_already_written") return resolve();
+        reject(error);
       });
       xhr.addEventListener("error", () => reject(R.networkError()));
       xhr.addEventListener("abort", () => reject(R.networkError()));

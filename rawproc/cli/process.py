@@ -264,7 +264,7 @@ def process_one(job: Job) -> Record:
     try:
         result = process_raw(job.source, job.specs, job.options, name=name)
     except ImagingError as exc:
-        return failure_record(job, exc.code, str(exc), started)
+        return failure_record(job, exc.code, str(exc), started, metadata=exc.metadata)
     except Exception as exc:  # an engine defect must not stop the batch
         return failure_record(job, "internal_error", f"{name}: {_describe(exc)}", started)
     write_started = time.perf_counter()
@@ -292,7 +292,15 @@ def process_one(job: Job) -> Record:
     }
 
 
-def failure_record(job: Job, code: str, message: str, started: float | None = None) -> Record:
+def failure_record(
+    job: Job,
+    code: str,
+    message: str,
+    started: float | None = None,
+    *,
+    metadata: Record | None = None,
+) -> Record:
+    """A failed file; ``metadata`` is what the engine read before failing, if anything."""
     timings = {"total": _ms(time.perf_counter() - started)} if started is not None else {}
     return {
         "file": job.source,
@@ -301,7 +309,7 @@ def failure_record(job: Job, code: str, message: str, started: float | None = No
         "output_dir": None,
         "degraded": False,
         "renditions": {},
-        "metadata": None,
+        "metadata": metadata,
         "timings_ms": timings,
     }
 

@@ -20,9 +20,9 @@ from PIL import Image, ImageCms
 
 from .develop import develop, developable
 from .encode import encode
-from .errors import CorruptFile, ImageTooLarge
+from .errors import CorruptFile, ImageTooLarge, ImagingError
 from .exif import build_exif
-from .metadata import extract_metadata
+from .metadata import extract_metadata, read_tags
 from .orientation import (
     apply_orientation,
     displayed_size,
@@ -117,20 +117,32 @@ def process_raw(
     *,
     name: str | None = None,
 ) -> ProcessResult:
-    """Read metadata and render ``specs`` from one RAW file (a path or binary file object)."""
+    """Read metadata and render ``specs`` from one RAW file (a path or binary file object).
+
+    The container's metadata is read first, on its own: when rendering then fails, the
+    ``ImagingError`` carries the record in ``metadata``.
+    """
     timer = _Timer()
     with timer("open"):
         raw = open_raw(src, name=name)
     with raw:
-        _check_pixel_limit(raw, options.max_pixels)
-        job = _Job(raw, options, timer)
-        job.plan(specs)
         with timer("metadata"):
-            # LibRaw's black/white levels and white balance need the sensor data unpacked:
-            # free when a sensor render follows, a wasted decode when the preview serves.
-            metadata = extract_metadata(raw, unpack=job.needs_sensor)
-        job.use_metadata(metadata)
-        renditions = job.render(specs)
+            tags = read_tags(raw)
+        metadata: dict[str, Any] | None = None
+        try:
+            _check_pixel_limit(raw, options.max_pixels)
+            job = _Job(raw, options, timer)
+            job.plan(specs)
+            with timer("metadata"):
+                # LibRaw's black/white levels and white balance need the sensor data
+                # unpacked: free when a sensor render follows, a wasted decode when the
+                # preview serves.
+                metadata = extract_metadata(raw, unpack=job.needs_sensor, tags=tags)
+            job.use_metadata(metadata)
+            renditions = job.render(specs)
+        except ImagingError as exc:
+            exc.metadata = metadata or extract_metadata(raw, unpack=False, tags=tags)
+            raise
         if job.degraded:
             metadata["width"], metadata["height"] = job.preview_displayed_size()
         return ProcessResult(

@@ -7,6 +7,8 @@ and why without reading a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ImagingError(Exception):
     """Base class: a file the engine cannot turn into metadata and renditions."""
@@ -16,6 +18,9 @@ class ImagingError(Exception):
     def __init__(self, filename: str, reason: str) -> None:
         self.filename = filename
         self.reason = reason
+        # The file's metadata record when its container could be read: a file that cannot
+        # be rendered still tells what it is (camera, lens, exposure, date).
+        self.metadata: dict[str, Any] | None = None
         super().__init__(f"{filename}: {reason}")
 
 

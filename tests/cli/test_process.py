@@ -16,6 +16,7 @@ from PIL import Image
 
 from rawproc.cli.process import assign_output_names, parse_renditions
 from tests.fixtures.dngmaker import make_dng
+from tests.fixtures.strip import strip_pixels
 from tests.samples import FIXTURES
 
 RECORD_FIELDS = {
@@ -73,7 +74,9 @@ def assert_clean_failure(record: dict[str, Any], code: str, name: str) -> None:
     assert record["error"]["code"] == code
     assert name in record["error"]["message"]
     assert record["renditions"] == {}
-    assert record["metadata"] is None
+    # A RAW container the engine refuses still says what it is; a file that is no RAW, or
+    # a worker that died, has nothing to say.
+    assert (record["metadata"] is not None) == (code in ("corrupt_file", "image_too_large"))
 
 
 def assert_rendition(info: dict[str, Any], cwd: Path, long_edge: int, fmt: str = "jpeg") -> None:
@@ -312,3 +315,21 @@ def test_a_crashing_worker_fails_only_its_file(tmp_path: Path) -> None:
     for name in ("a.dng", "b.dng", "c.dng"):
         assert found[name]["status"] == "ok"
         assert (tmp_path / found[name]["renditions"]["preview"]["path"]).is_file()
+
+
+def test_failed_file_prints_its_metadata(tmp_path: Path) -> None:
+    """A file that cannot be rendered (pixels and previews stripped) is still described."""
+    source = FIXTURES / "raw" / "nikon_d7100_truncated.nef"
+    (tmp_path / "stripped.nef").write_bytes(strip_pixels(source.read_bytes(), previews=True))
+    proc = rawproc("stripped.nef", "--json", cwd=tmp_path)
+    assert proc.returncode == 1
+    record = records(proc)["stripped.nef"]
+    assert record["status"] == "failed"
+    assert record["error"]["code"] == "corrupt_file"
+    metadata = record["metadata"]
+    assert (metadata["camera_model"], metadata["iso"], metadata["exposure_time_display"]) == (
+        "NIKON D7100",
+        100,
+        "1/30",
+    )
+    assert metadata["taken_at"] == "2013-09-03T09:45:16.40+05:30"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,12 @@ from django.utils import timezone
 from rawproc import storage
 from rawproc.models import Asset, AssetStatus
 from rawproc.services.assets import asset_create
-from rawproc.services.processing import asset_process, asset_reprocess, asset_requeue_stale
+from rawproc.services.processing import (
+    _taken_at,
+    asset_process,
+    asset_reprocess,
+    asset_requeue_stale,
+)
 from tests.service.conftest import s3_storage_settings
 from tests.services import SeaweedFS, free_ports
 
@@ -143,3 +148,21 @@ def test_missing_original_fails_the_asset(make_asset: Callable[..., Asset]) -> N
     storage.delete(asset.storage_key)
     asset_process(asset_id=str(asset.pk), task_id=asset.task_id)
     assert reload(asset).error_code == "original_missing"
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "recorded", "stored"),
+    [
+        ("UTC", "2013-09-03T09:45:16.40+05:30", "2013-09-03T04:15:16.400000+00:00"),
+        ("Europe/Paris", "2013-09-03T09:45:16.40+05:30", "2013-09-03T04:15:16.400000+00:00"),
+        ("UTC", "2021-02-05T10:56:53", "2021-02-05T10:56:53+00:00"),
+        ("Europe/Paris", "2021-02-05T10:56:53", "2021-02-05T09:56:53+00:00"),
+        ("Europe/Paris", "not a date", None),
+    ],
+)
+def test_taken_at_column_keeps_a_zone_and_reads_local_time_in_the_home_zone(
+    settings: Any, time_zone: str, recorded: str, stored: str | None
+) -> None:
+    settings.TIME_ZONE = time_zone
+    value = _taken_at(recorded)
+    assert (value.astimezone(UTC).isoformat() if value else None) == stored

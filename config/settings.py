@@ -118,7 +118,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The library's home zone: camera times recorded without a zone are read in it.
+TIME_ZONE = env.str("RAWPROC_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 

@@ -272,7 +272,9 @@ def process_one(job: Job) -> Record:
     try:
         result = process_raw(job.source, job.specs, job.options, name=name)
     except ImagingError as exc:
-        return failure_record(job, exc.code, exc.message, started, exc.detail)
+        return failure_record(
+            job, exc.code, exc.message, started, exc.detail, metadata=exc.metadata
+        )
     except MemoryError as exc:
         return failure_record(job, "out_of_memory", OUT_OF_MEMORY, started, _describe(exc))
     except Exception as exc:  # an engine defect must not stop the batch
@@ -303,9 +305,16 @@ def process_one(job: Job) -> Record:
 
 
 def failure_record(
-    job: Job, code: str, message: str, started: float | None = None, detail: str = ""
+    job: Job,
+    code: str,
+    message: str,
+    started: float | None = None,
+    detail: str = "",
+    *,
+    metadata: Record | None = None,
 ) -> Record:
-    """The record of a file that failed: ``message`` is for people, ``detail`` technical."""
+    """The record of a file that failed: ``message`` is for people, ``detail`` technical;
+    ``metadata`` is what the engine read before failing, if anything."""
     timings = {"total": _ms(time.perf_counter() - started)} if started is not None else {}
     return {
         "file": job.source,
@@ -315,7 +324,7 @@ def failure_record(
         "degraded": False,
         "warnings": [],
         "renditions": {},
-        "metadata": None,
+        "metadata": metadata,
         "timings_ms": timings,
     }
 

@@ -35,7 +35,7 @@ from .errors import (
     preview_aspect_mismatch,
 )
 from .exif import build_exif
-from .metadata import extract_metadata
+from .metadata import extract_metadata, read_tags
 from .orientation import (
     apply_orientation,
     displayed_size,
@@ -140,8 +140,10 @@ def process_raw(
 ) -> ProcessResult:
     """Read metadata and render ``specs`` from one RAW file (a path or binary file object).
 
-    LibRaw's own messages are logged, and quoted in the ``detail`` of the error raised or of
-    the warnings about the sensor data.
+    The container's metadata is read first, on its own: when rendering then fails, the
+    ``ImagingError`` carries the record in ``metadata``. LibRaw's own messages are
+    logged, and quoted in the ``detail`` of the error raised or of the warnings about the
+    sensor data.
     """
     capture = None
     try:
@@ -178,15 +180,23 @@ def _process(
     with timer("open"):
         raw = open_raw(src, name=name)
     with raw:
-        _check_pixel_limit(raw, options.max_pixels)
-        job = _Job(raw, options, timer, libraw)
-        job.plan(specs)
         with timer("metadata"):
-            # LibRaw's black/white levels and white balance need the sensor data unpacked:
-            # free when a sensor render follows, a wasted decode when the preview serves.
-            metadata = extract_metadata(raw, unpack=job.needs_sensor)
-        job.use_metadata(metadata)
-        renditions = job.render(specs)
+            tags = read_tags(raw)
+        metadata: dict[str, Any] | None = None
+        try:
+            _check_pixel_limit(raw, options.max_pixels)
+            job = _Job(raw, options, timer, libraw)
+            job.plan(specs)
+            with timer("metadata"):
+                # LibRaw's black/white levels and white balance need the sensor data
+                # unpacked: free when a sensor render follows, a wasted decode when the
+                # preview serves.
+                metadata = extract_metadata(raw, unpack=job.needs_sensor, tags=tags)
+            job.use_metadata(metadata)
+            renditions = job.render(specs)
+        except ImagingError as exc:
+            exc.metadata = metadata or extract_metadata(raw, unpack=False, tags=tags)
+            raise
         if job.degraded:
             metadata["width"], metadata["height"] = job.preview_displayed_size()
         return ProcessResult(

@@ -13,6 +13,7 @@ and is raised as it is when the file holds no usable preview.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # Warning codes: stable, documented in docs/api.md and docs/engine.md.
 SENSOR_DATA_CUT_OFF = "sensor_data_cut_off"
@@ -51,6 +52,9 @@ class ImagingError(Exception):
         self.filename = filename
         self.message = message
         self.detail = detail
+        # The file's metadata record when its container could be read: a file that cannot
+        # be rendered still tells what it is (camera, lens, exposure, date).
+        self.metadata: dict[str, Any] | None = None
         super().__init__(f"{filename}: {message}")
 
 

@@ -1,39 +1,23 @@
 """The normalised metadata record of a RAW file.
 
-exifread reads the TIFF/EXIF structures, maker notes included, and stops at the headers,
-so a 50 MB file costs a few small reads. LibRaw, already opened by ``open_raw``, supplies
-the sensor facts and fills in capture fields exifread cannot reach (CRW, CR3 without its
-metadata boxes). Field values follow exiftool's conventions so the two can be compared;
-``docs/metadata.md`` lists every key and its source.
+The container is read by libexiv2 (``exiv2_reader``) on its own, before and whatever
+LibRaw does with the pixels: a file whose sensor data is cut off, stripped, or in a
+compression LibRaw does not know still gets its full record. LibRaw, when it opened the
+file, supplies the sensor facts and fills in capture fields the container does not
+hold. Field values follow exiftool's conventions so the two can be compared;
+``docs/metadata.md`` lists every key, its source and the measured agreement with
+exiftool that chose the reader.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-from collections.abc import Callable
 from datetime import datetime
-from fractions import Fraction
-from functools import partial
-from typing import Any, BinaryIO
+from typing import Any
 
-from exifread.core.exceptions import ExifNotFound, InvalidExif
-from exifread.core.exif_header import ExifHeader
-from exifread.core.find_exif import determine_type
-from exifread.core.ifd_tag import IfdTag
-from exifread.serialize import convert_types
-from exifread.tags.exif import GPS_TAGS
-from exifread.tags.fields import FieldType
-
-from .isobmff import find_cr3_metadata
+from .exiv2_reader import Exiv2Tags, clean_text, read_exiv2
 from .rawfile import RawFile
-
-log = logging.getLogger(__name__)
-
-# Values longer than this (bytes, characters or list items) are undecoded blobs: the
-# MakerNote itself, tone curves, XMP packets. They are left out of the ``exif`` map.
-MAX_EXIF_VALUE_LEN = 1024
 
 EXPOSURE_PROGRAMS = {
     0: "Not Defined",
@@ -58,81 +42,170 @@ METERING_MODES = {
     255: "Other",
 }
 WHITE_BALANCE = {0: "Auto", 1: "Manual"}
+SRGB, ADOBE_RGB, UNCALIBRATED = "sRGB", "Adobe RGB", "Uncalibrated"
 
 # LibRaw flip codes to EXIF orientation: 3 = 180, 5 = 90 CCW, 6 = 90 CW.
 _FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
 _QUARTER_TURN_FLIPS = (5, 6)
 
 _EXIF_DATETIME = re.compile(r"(\d{4}):(\d\d):(\d\d)[ T](\d\d):(\d\d):(\d\d)")
-_UTC_OFFSET = re.compile(r"[+-]\d\d:\d\d")
+_UTC_OFFSET = re.compile(r"([+-])(\d\d):(\d\d)")
+_XMP_OFFSET = re.compile(r"T\d\d:\d\d(?::\d\d(?:\.\d+)?)?([+-]\d\d:\d\d)$")
+_LEADING_INT = re.compile(r"\s*(\d+)")
+# Real UTC offsets run from -12:00 to +14:00; anything else is a misread maker note.
+_MAX_OFFSET_MINUTES = 14 * 60
+
+# Maker-note tags, in order of preference, for fields EXIF itself may not hold.
+_MAKER_LENS_NAMES = (
+    "Exif.Canon.LensModel",
+    "Exif.CanonCs.LensType",
+    "Exif.NikonLd4.LensID",
+    "Exif.NikonLd3.LensIDNumber",
+    "Exif.NikonLd2.LensIDNumber",
+    "Exif.NikonLd1.LensIDNumber",
+    "Exif.Sony2.LensID",
+    "Exif.Sony1.LensID",
+    "Exif.Minolta.LensID",
+    "Exif.Pentax.LensType",
+    "Exif.PentaxDng.LensType",
+    "Exif.OlympusEq.LensModel",
+    "Exif.OlympusEq.LensType",
+    "Exif.Panasonic.LensType",
+    "Exif.Fujifilm.LensModel",
+    "Exif.Samsung2.LensType",
+)
+_BODY_SERIALS = (
+    "Exif.Photo.BodySerialNumber",
+    "Exif.Image.CameraSerialNumber",
+    "Xmp.exifEX.BodySerialNumber",
+    "Xmp.aux.SerialNumber",
+    "Exif.Canon.SerialNumber",
+    "Exif.Nikon3.SerialNumber",
+    "Exif.Nikon3.SerialNO",
+    "Exif.Pentax.SerialNumber",
+    "Exif.PentaxDng.SerialNumber",
+    "Exif.Sony2.SerialNumber",
+    "Exif.OlympusEq.SerialNumber",
+    "Exif.Olympus.SerialNumber",
+    "Exif.Fujifilm.SerialNumber",
+    "Exif.Sigma.SerialNumber",
+    "Exif.Samsung2.SerialNumber",
+)
+_LENS_SERIALS = (
+    "Exif.Photo.LensSerialNumber",
+    "Xmp.exifEX.LensSerialNumber",
+    "Xmp.aux.LensSerialNumber",
+    "Exif.Canon.LensSerialNumber",
+    "Exif.OlympusEq.LensSerialNumber",
+)
+_SHUTTER_COUNTS = (
+    "Exif.Nikon3.ShutterCount",
+    "Exif.Canon.ShutterCount",
+    "Exif.Pentax.ShutterCount",
+    "Exif.PentaxDng.ShutterCount",
+    "Exif.SonyMisc3c.ShutterCount",
+    "Exif.Sony2010e.ShutterCount",
+    "Exif.Sony2Fp.ShutterCount",
+    "Exif.Olympus2.ShutterCount",
+)
+_WHITE_BALANCE_SETTINGS = (
+    "Exif.Nikon3.WhiteBalance",
+    "Exif.CanonSi.WhiteBalance",
+    "Exif.Sony2.WhiteBalance",
+    "Exif.Sony1.WhiteBalance",
+    "Exif.Minolta.WhiteBalance",
+    "Exif.Pentax.WhiteBalance",
+    "Exif.PentaxDng.WhiteBalance",
+    "Exif.Panasonic.WhiteBalance",
+    "Exif.Fujifilm.WhiteBalance",
+    "Exif.OlympusIp.WhiteBalance",
+    "Exif.Olympus.WhiteBalance",
+    "Exif.Olympus2.WhiteBalance",
+    "Exif.Samsung2.WhiteBalance",
+    "Exif.Sigma.WhiteBalance",
+)
+_MAKER_COLOUR_SPACES = (
+    "Exif.Canon.ColorSpace",
+    "Exif.Nikon3.ColorSpace",
+    "Exif.Sony2.ColorSpace",
+    "Exif.Pentax.ColorSpace",
+    "Exif.PentaxDng.ColorSpace",
+    "Exif.OlympusCs.ColorSpace",
+    "Exif.Sigma.ColorSpace",
+)
+# exiv2's texts for a lens id it cannot name.
+_UNNAMED_LENS = re.compile(r"^(n/a|unknown.*|\(\d+\)|\d+( \d+)*|none)$", re.IGNORECASE)
 
 MetadataRecord = dict[str, Any]
 
 
-def extract_metadata(raw: RawFile, *, unpack: bool = True) -> MetadataRecord:
+def read_tags(raw: RawFile) -> Exiv2Tags:
+    """The container's tags (EXIF, maker notes, XMP), read without LibRaw."""
+    return read_exiv2(raw.content)
+
+
+def extract_metadata(
+    raw: RawFile, *, unpack: bool = True, tags: Exiv2Tags | None = None
+) -> MetadataRecord:
     """Build the normalised, JSON-safe metadata record for an opened RAW file.
 
+    ``tags`` are the container's tags when the caller already read them (``read_tags``).
     rawpy decodes the whole sensor image (0.1-0.9 s) before it reveals black and white
     levels, white balance, CFA layout or its own capture fields. The decode is reused by a
     later ``postprocess``; a caller that will not develop the sensor data passes
-    ``unpack=False`` and gets ``None`` for those, with everything exifread reads intact.
+    ``unpack=False`` and gets ``None`` for those, with everything the container holds intact.
     """
-    with raw.stream() as fh:
-        tags = read_exif_tags(fh, raw.format)
-    t = _Tags(tags)
+    t = tags if tags is not None else read_tags(raw)
+    fields = capture_fields(t)
     lib = raw.libraw
     unpacked = lib if unpack else None
     other = _libraw_attr(unpacked, "other")
     lens = _libraw_attr(unpacked, "lens")
-    exposure_time = t.number("EXIF ExposureTime", "Image ExposureTime") or _positive(
-        other, "shutter_speed"
-    )
-    orientation = t.integer("Image Orientation")
+    exposure_time = fields["exposure_time"] or _positive(other, "shutter_speed")
+    orientation = fields["orientation"]
     if orientation not in range(1, 9):
         orientation = _orientation_from_libraw(lib)
     width, height = _display_size(t, lib, orientation)
-    iso = t.integer("EXIF ISOSpeedRatings", "Image ISOSpeedRatings")
+    iso = fields["iso"]
     if iso is None and (libraw_iso := _positive(other, "iso_speed")) is not None:
         iso = round(libraw_iso)
-    flash = t.integer("EXIF Flash", "Image Flash")
+    offset = fields["time_zone_offset"]
+    local = fields["taken_at"] or _libraw_timestamp(other)
     return {
-        "camera_make": t.text("Image Make"),
-        "camera_model": t.text("Image Model"),
-        "lens_make": t.text("EXIF LensMake") or _libraw_text(lens, "make"),
-        "lens_model": t.text("EXIF LensModel", "MakerNote LensModel")
-        or _libraw_text(lens, "model"),
-        "serial_number": t.text("EXIF BodySerialNumber", "MakerNote SerialNumber"),
+        "camera_make": fields["camera_make"],
+        "camera_model": fields["camera_model"],
+        "lens_make": fields["lens_make"] or _libraw_text(lens, "make"),
+        "lens_model": fields["lens_model"] or _libraw_text(lens, "model"),
+        "lens_serial": fields["lens_serial"],
+        "serial_number": fields["body_serial"],
+        "body_serial": fields["body_serial"],
+        "shutter_count": fields["shutter_count"],
         "iso": iso,
-        "f_number": _rounded(
-            t.number("EXIF FNumber", "Image FNumber") or _positive(other, "aperture")
-        ),
+        "f_number": _rounded(fields["f_number"] or _positive(other, "aperture")),
         "exposure_time": exposure_time,
         "exposure_time_display": (
             format_exposure_time(exposure_time) if exposure_time is not None else None
         ),
-        "focal_length_mm": _rounded(
-            t.number("EXIF FocalLength", "Image FocalLength") or _positive(other, "focal_length")
-        ),
-        "focal_length_35mm": t.integer("EXIF FocalLengthIn35mmFilm") or None,
-        "exposure_bias_ev": t.number("EXIF ExposureBiasValue", "Image ExposureBiasValue"),
-        "exposure_program": _named(
-            EXPOSURE_PROGRAMS, t.integer("EXIF ExposureProgram", "Image ExposureProgram")
-        ),
-        "metering_mode": _named(
-            METERING_MODES, t.integer("EXIF MeteringMode", "Image MeteringMode")
-        ),
-        "flash_fired": bool(flash & 1) if flash is not None else None,
-        "white_balance": _named(WHITE_BALANCE, t.integer("EXIF WhiteBalance")),
-        "taken_at": _taken_at(t) or _libraw_timestamp(other),
+        "focal_length_mm": _rounded(fields["focal_length_mm"] or _positive(other, "focal_length")),
+        "focal_length_35mm": fields["focal_length_35mm"],
+        "exposure_bias_ev": fields["exposure_bias_ev"],
+        "exposure_program": fields["exposure_program"],
+        "metering_mode": fields["metering_mode"],
+        "flash_fired": fields["flash_fired"],
+        "white_balance": fields["white_balance"],
+        "white_balance_setting": fields["white_balance_setting"],
+        "colour_space": fields["colour_space"],
+        "taken_at": f"{local}{offset}" if local and offset else local,
+        "time_zone_offset": offset,
         "orientation": orientation,
         "width": width,
         "height": height,
-        "gps": _gps(t),
-        "software": t.text("Image Software"),
-        "artist": t.text("Image Artist") or (None if tags else _libraw_text(other, "artist")),
-        "copyright": t.text("Image Copyright"),
+        "gps": fields["gps"],
+        "software": fields["software"],
+        "artist": fields["artist"] or (None if len(t) else _libraw_text(other, "artist")),
+        "copyright": fields["copyright"],
         "raw": _raw_facts(raw, unpacked),
-        "exif": exif_to_json(tags),
+        "exif": exif_to_json(t),
     }
 
 
@@ -144,221 +217,164 @@ def format_exposure_time(seconds: float) -> str:
     return text.removesuffix(".0")
 
 
-# --- exifread ---------------------------------------------------------------------------
+# --- capture fields from the container -------------------------------------------------
 
 
-class _Header(ExifHeader):
-    """exifread's IFD parser, reading the MakerNote blob in one call.
+def capture_fields(t: Exiv2Tags) -> dict[str, Any]:
+    """Every field the container itself records, in the record's units; no LibRaw.
 
-    exifread unpacks the MakerNote (often over 100 KB) with one seek and read per byte,
-    about 70 ms on a NEF; a single read gives the same list of byte values.
+    ``taken_at`` is the camera's wall-clock time (no zone) and ``time_zone_offset`` its
+    UTC offset when the file records one; ``extract_metadata`` joins them.
     """
+    flash = t.integer("Exif.Photo.Flash", "Exif.Image.Flash")
+    return {
+        "camera_make": t.text("Exif.Image.Make", "Exif.PanasonicRaw.Make", "Xmp.tiff.Make"),
+        "camera_model": t.text("Exif.Image.Model", "Exif.PanasonicRaw.Model", "Xmp.tiff.Model"),
+        "lens_make": t.text("Exif.Photo.LensMake", "Xmp.exifEX.LensMake"),
+        "lens_model": lens_name(t),
+        "lens_serial": _serial(t, _LENS_SERIALS),
+        "body_serial": _serial(t, _BODY_SERIALS),
+        "shutter_count": _leading_int(t, _SHUTTER_COUNTS),
+        "iso": _iso(t),
+        "f_number": _positive_number(t, "Exif.Photo.FNumber", "Exif.Image.FNumber"),
+        "exposure_time": _positive_number(t, "Exif.Photo.ExposureTime", "Exif.Image.ExposureTime"),
+        "focal_length_mm": _positive_number(t, "Exif.Photo.FocalLength", "Exif.Image.FocalLength"),
+        "focal_length_35mm": t.integer("Exif.Photo.FocalLengthIn35mmFilm") or None,
+        "exposure_bias_ev": t.number(
+            "Exif.Photo.ExposureBiasValue", "Exif.Image.ExposureBiasValue"
+        ),
+        "exposure_program": _named(
+            EXPOSURE_PROGRAMS, t.integer("Exif.Photo.ExposureProgram", "Exif.Image.ExposureProgram")
+        ),
+        "metering_mode": _named(
+            METERING_MODES, t.integer("Exif.Photo.MeteringMode", "Exif.Image.MeteringMode")
+        ),
+        "flash_fired": bool(flash & 1) if flash is not None else None,
+        "white_balance": _named(WHITE_BALANCE, t.integer("Exif.Photo.WhiteBalance")),
+        "white_balance_setting": _white_balance_setting(t),
+        "colour_space": colour_space(t),
+        "taken_at": _local_time(t),
+        "time_zone_offset": time_zone_offset(t),
+        "orientation": t.integer("Exif.Image.Orientation"),
+        "gps": _gps(t),
+        "software": t.text("Exif.Image.Software"),
+        "artist": t.text("Exif.Image.Artist"),
+        "copyright": t.text("Exif.Image.Copyright"),
+    }
 
-    def _process_field(
-        self, tag_name: str, count: int, field_type: Any, type_length: int, offset: int
-    ) -> list[Any]:
-        if (
-            tag_name == "MakerNote"
-            and count >= 1000
-            and field_type in (FieldType.BYTE, FieldType.UNDEFINED)
-        ):
-            self.file_handle.seek(self.offset + offset)
-            return list(self.file_handle.read(count))
-        result: list[Any] = super()._process_field(tag_name, count, field_type, type_length, offset)
-        return result
 
-    def decode_maker_note(self) -> None:
-        """Decode a Nikon type-2 note in its own byte order, not the file's.
-
-        The note carries its own TIFF header; a DNG converter writes the file little-endian
-        around a big-endian note, which exifread would otherwise read as garbage.
-        """
-        note = self.tags["EXIF MakerNote"].values
-        file_endian = self.endian
-        if note[:7] == list(b"Nikon\x00\x02") and bytes(note[10:12]) in (b"II", b"MM"):
-            self.endian = chr(note[10])
-        try:
-            super().decode_maker_note()
-        finally:
-            self.endian = file_endian
+def lens_name(t: Exiv2Tags) -> str | None:
+    """EXIF LensModel, else XMP's lens, else the maker note's lens model or named lens id."""
+    name = t.text("Exif.Photo.LensModel", "Xmp.exifEX.LensModel", "Xmp.aux.Lens")
+    if name is not None:
+        return name
+    for key in _MAKER_LENS_NAMES:
+        printed = t.printed(key)
+        if printed is not None and not _UNNAMED_LENS.match(printed):
+            return printed
+    return None
 
 
-def read_exif_tags(fh: BinaryIO, fmt: str) -> dict[str, Any]:
-    """Every tag exifread decodes, maker notes included, keyed like "EXIF ExposureTime".
+def colour_space(t: Exiv2Tags) -> str | None:
+    """sRGB or Adobe RGB, as a viewer must take the camera's JPEG; ``None`` if unrecorded.
 
-    A garbled structure loses only the part that fails: what was decoded before it is kept.
+    EXIF ColorSpace 1 is sRGB. Adobe RGB files are written "Uncalibrated" (0xFFFF) with
+    the interoperability index ``R03`` (DCF option file), or say so in the maker note.
     """
-    tags: dict[str, Any] = {}
-    if fmt == "CR3":
-        _read_cr3_tags(fh, tags)
-    else:
-        _read_tiff_tags(fh, tags)
-    return tags
+    code = t.integer("Exif.Photo.ColorSpace")
+    if code == 1:
+        return SRGB
+    if code == 2:
+        return ADOBE_RGB
+    if (t.text("Exif.Iop.InteroperabilityIndex") or "").upper() == "R03":
+        return ADOBE_RGB
+    for key in _MAKER_COLOUR_SPACES:
+        printed = (t.printed(key) or "").lower().replace(" ", "")
+        if printed == "srgb":
+            return SRGB
+        if printed == "adobergb":
+            return ADOBE_RGB
+    return UNCALIBRATED if code == 0xFFFF else None
 
 
-def _attempt(what: str, step: Callable[[], None]) -> None:
-    """Run one exifread step; third-party parsing of hostile bytes may raise anything."""
-    try:
-        step()
-    except Exception as exc:
-        log.debug("exifread failed on %s: %r", what, exc)
+def time_zone_offset(t: Exiv2Tags) -> str | None:
+    """The capture's UTC offset as "+05:30", from the first source that records one.
 
-
-def _header(fh: BinaryIO, base: int, tags: dict[str, Any], fake_exif: int = 0) -> _Header | None:
-    """A parser for the TIFF stream at ``base``, adding its tags to ``tags``."""
-    fh.seek(base)
-    order = fh.read(2)
-    if order not in (b"II", b"MM"):
-        return None
-    hdr = _Header(fh, order[:1].decode(), base, fake_exif, False, False, True, True)
-    hdr.tags = tags
-    return hdr
-
-
-def _read_tiff_tags(fh: BinaryIO, tags: dict[str, Any]) -> None:
-    """Follow exifread's ``process_file`` for TIFF-based RAWs, without the thumbnail copy."""
-    fh.seek(0)
-    try:
-        base, _, fake_exif = determine_type(fh)
-    except (ExifNotFound, InvalidExif, ValueError, IndexError):
-        return
-    hdr = _header(fh, base, tags, fake_exif)
-    if hdr is None:
-        return
-
-    def main_ifds() -> None:
-        for index, ifd in enumerate(hdr.list_ifd()):
-            name = "Image" if index == 0 else "Thumbnail" if index == 1 else f"IFD {index}"
-            hdr.dump_ifd(ifd, name)
-
-    def exif_ifd() -> None:
-        if (pointer := tags.get("Image ExifOffset")) is not None:
-            hdr.dump_ifd(pointer.values[0], "EXIF")
-
-    def sub_ifds() -> None:
-        if (pointers := tags.get("Image SubIFDs")) is not None:
-            for index, offset in enumerate(pointers.values):
-                hdr.dump_ifd(offset, f"EXIF SubIFD{index}")
-
-    def maker_note() -> None:
-        if "EXIF MakerNote" in tags and "Image Make" in tags:
-            hdr.decode_maker_note()
-
-    for what, step in (
-        ("IFD chain", main_ifds),
-        ("EXIF IFD", exif_ifd),
-        ("SubIFDs", sub_ifds),
-        ("maker note", maker_note),
-    ):
-        _attempt(what, step)
-
-
-def _read_cr3_tags(fh: BinaryIO, tags: dict[str, Any]) -> None:
-    """Parse the CMT1..CMT4 TIFF streams of a CR3 under exifread's usual tag names."""
-    streams = find_cr3_metadata(fh)
-    for box, ifd_name, tag_dict in (
-        ("CMT1", "Image", None),
-        ("CMT2", "EXIF", None),
-        ("CMT4", "GPS", GPS_TAGS),
-    ):
-        if box in streams and (hdr := _header(fh, streams[box][0], tags)) is not None:
-            _attempt(box, partial(_dump_first_ifd, hdr, ifd_name, tag_dict))
-    if "CMT3" in streams and "Image Make" in tags:
-        hdr = _header(fh, streams["CMT3"][0], tags)
-        if hdr is not None:
-            _attempt("CMT3", lambda: _decode_canon_maker_note(hdr, tags))
-
-
-def _dump_first_ifd(hdr: _Header, ifd_name: str, tag_dict: Any) -> None:
-    hdr.dump_ifd(hdr.s2n(4, 4), ifd_name, tag_dict)
-
-
-def _decode_canon_maker_note(hdr: _Header, tags: dict[str, Any]) -> None:
-    """Decode a CMT3 stream with exifread's Canon maker-note decoder.
-
-    The decoder reads the note's IFD at the MakerNote tag's offset, so a stand-in tag
-    points it at the stream's first IFD; the stand-in is removed afterwards.
+    EXIF OffsetTimeOriginal, then OffsetTime, then TIFF/EP and DNG TimeZoneOffset (hours),
+    then XMP DateTimeOriginal, then the maker notes' world-time zones (Nikon, Canon) with
+    their daylight-saving hour. ``None`` means the camera recorded local time only.
     """
-    tags["EXIF MakerNote"] = IfdTag("", 0x927C, FieldType.UNDEFINED, [], hdr.s2n(4, 4), 0)
-    try:
-        hdr.decode_maker_note()
-    finally:
-        del tags["EXIF MakerNote"]
+    for key in ("Exif.Photo.OffsetTimeOriginal", "Exif.Photo.OffsetTime"):
+        text = t.text(key)
+        if text is not None and (match := _UTC_OFFSET.fullmatch(text)) is not None:
+            sign = -1 if match.group(1) == "-" else 1
+            return format_offset(sign * (int(match.group(2)) * 60 + int(match.group(3))))
+    hours = t.number("Exif.Image.TimeZoneOffset", "Exif.Photo.TimeZoneOffset")
+    if hours is not None:
+        return format_offset(round(hours * 60))
+    xmp = _XMP_OFFSET.search(t.text("Xmp.exif.DateTimeOriginal", "Xmp.photoshop.DateCreated") or "")
+    if xmp is not None:
+        return xmp.group(1)
+    nikon = t.number("Exif.NikonWt.Timezone")
+    if nikon is not None:
+        dst = 60 if t.integer("Exif.NikonWt.DaylightSavings") == 1 else 0
+        return format_offset(round(nikon) + dst)
+    canon = t.number("Exif.CanonTi.TimeZone")
+    if canon is not None:
+        return format_offset(round(canon) + (t.integer("Exif.CanonTi.DaylightSavings") or 0))
+    return None
 
 
-class _Tags:
-    """Typed look-ups over exifread tags; each takes keys in order of preference."""
-
-    def __init__(self, tags: dict[str, Any]) -> None:
-        self._tags = tags
-
-    def _values(self, key: str) -> list[Any] | str | None:
-        values = getattr(self._tags.get(key), "values", None)
-        return values if isinstance(values, str | list) and len(values) > 0 else None
-
-    def text(self, *keys: str) -> str | None:
-        for key in keys:
-            values = self._values(key)
-            if isinstance(values, list):
-                values = str(values[0]) if len(values) == 1 else None
-            if values and (cleaned := _clean_text(values)):
-                return cleaned
+def format_offset(minutes: int) -> str | None:
+    """``330`` -> "+05:30"; ``None`` for an offset no place on Earth uses."""
+    if abs(minutes) > _MAX_OFFSET_MINUTES:
         return None
-
-    def number(self, *keys: str) -> float | None:
-        for key in keys:
-            values = self._values(key)
-            if isinstance(values, list) and (number := _to_float(values[0])) is not None:
-                return number
-        return None
-
-    def integer(self, *keys: str) -> int | None:
-        number = self.number(*keys)
-        return int(number) if number is not None else None
-
-    def numbers(self, key: str) -> list[float] | None:
-        values = self._values(key)
-        if not isinstance(values, list):
-            return None
-        numbers = [_to_float(v) for v in values]
-        return None if any(n is None for n in numbers) else [n for n in numbers if n is not None]
-
-    def image_sizes(self) -> list[tuple[int, int]]:
-        """(width, height) of every image the TIFF structure describes, maker notes aside."""
-        sizes = []
-        for key in self._tags:
-            if key.endswith(" ImageWidth") and not key.startswith("MakerNote"):
-                prefix = key.removesuffix(" ImageWidth")
-                width = self.integer(key)
-                height = self.integer(f"{prefix} ImageLength")
-                if width and height:
-                    sizes.append((width, height))
-        width = self.integer("EXIF ExifImageWidth")
-        height = self.integer("EXIF ExifImageLength")
-        if width and height:
-            sizes.append((width, height))
-        return sizes
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{rest:02d}"
 
 
-def _to_float(value: Any) -> float | None:
-    """A finite float from an exifread value (int, Ratio, float tuple), else ``None``."""
-    if isinstance(value, tuple) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, Fraction):
-        if value.denominator == 0:
-            return None
-        number = float(value)
-    elif isinstance(value, int | float):
-        number = float(value)
-    else:
-        return None
-    return number if math.isfinite(number) else None
+def _serial(t: Exiv2Tags, keys: tuple[str, ...]) -> str | None:
+    """The first serial number recorded as text (a multi-value number is a misread)."""
+    for key in keys:
+        value = t.get(key)
+        if value is None or len(value.numbers) > 1:
+            continue
+        if (text := clean_text(value.printed)) is not None and text.strip("0 ") != "":
+            return text
+    return None
 
 
-def _clean_text(value: str) -> str | None:
-    """Trim padding (spaces, NULs) the way exiftool does; ``None`` when nothing is left."""
-    text = value.replace("\x00", " ").strip()
-    return text or None
+def _leading_int(t: Exiv2Tags, keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        match = _LEADING_INT.match(t.printed(key) or "")
+        if match is not None:
+            return int(match.group(1))
+    return None
+
+
+def _iso(t: Exiv2Tags) -> int | None:
+    iso = t.integer("Exif.Photo.ISOSpeedRatings", "Exif.Image.ISOSpeedRatings")
+    if iso:
+        return iso
+    return _leading_int(t, ("Exif.CanonSi.ISOSpeed",)) or None
+
+
+def _positive_number(t: Exiv2Tags, *keys: str) -> float | None:
+    number = t.number(*keys)
+    return number if number is not None and number > 0 else None
+
+
+def _white_balance_setting(t: Exiv2Tags) -> str | None:
+    """The maker note's white-balance preset ("Daylight", "Fluorescent", "Auto"...)."""
+    for key in _WHITE_BALANCE_SETTINGS:
+        printed = t.printed(key)
+        if printed is None or printed.startswith("("):
+            continue
+        # Nikon writes its presets in capitals ("SUNNY"); exiftool shows them as words.
+        words = " ".join(printed.split())
+        return words.title() if words.isupper() else words
+    return None
 
 
 def _rounded(value: float | None) -> float | None:
@@ -372,9 +388,9 @@ def _named(names: dict[int, str], code: int | None) -> str | None:
     return names.get(code, f"Unknown ({code})")
 
 
-def _taken_at(t: _Tags) -> str | None:
-    """DateTimeOriginal as ISO 8601, with sub-seconds and the UTC offset when recorded."""
-    stamp = t.text("EXIF DateTimeOriginal", "Image DateTimeOriginal")
+def _local_time(t: Exiv2Tags) -> str | None:
+    """DateTimeOriginal as ISO 8601 wall-clock time, with sub-seconds when recorded."""
+    stamp = t.text("Exif.Photo.DateTimeOriginal", "Exif.Image.DateTimeOriginal")
     match = _EXIF_DATETIME.match(stamp or "")
     if match is None:
         return None
@@ -384,77 +400,59 @@ def _taken_at(t: _Tags) -> str | None:
     except ValueError:
         return None
     text = taken.isoformat()
-    subsec = t.text("EXIF SubSecTimeOriginal")
+    subsec = t.text("Exif.Photo.SubSecTimeOriginal")
     if subsec is not None and subsec.isdigit():
         text += f".{subsec}"
-    offset = t.text("EXIF OffsetTimeOriginal")
-    if offset is not None and _UTC_OFFSET.fullmatch(offset):
-        text += offset
     return text
 
 
-def _gps(t: _Tags) -> dict[str, float | None] | None:
+def _gps(t: Exiv2Tags) -> dict[str, float | None] | None:
     """Signed decimal degrees (S and W negative) and metres (below sea level negative)."""
-    latitude = _degrees(t.numbers("GPS GPSLatitude"))
-    longitude = _degrees(t.numbers("GPS GPSLongitude"))
+    latitude = _degrees(t.numbers("Exif.GPSInfo.GPSLatitude"))
+    longitude = _degrees(t.numbers("Exif.GPSInfo.GPSLongitude"))
     if latitude is None or longitude is None or abs(latitude) > 90 or abs(longitude) > 180:
         return None
-    if (t.text("GPS GPSLatitudeRef") or "").upper().startswith("S"):
+    if (t.text("Exif.GPSInfo.GPSLatitudeRef") or "").upper().startswith("S"):
         latitude = -latitude
-    if (t.text("GPS GPSLongitudeRef") or "").upper().startswith("W"):
+    if (t.text("Exif.GPSInfo.GPSLongitudeRef") or "").upper().startswith("W"):
         longitude = -longitude
-    altitude = t.number("GPS GPSAltitude")
-    if altitude is not None and t.integer("GPS GPSAltitudeRef") == 1:
+    altitude = t.number("Exif.GPSInfo.GPSAltitude")
+    if altitude is not None and t.integer("Exif.GPSInfo.GPSAltitudeRef") == 1:
         altitude = -altitude
     return {"latitude": latitude, "longitude": longitude, "altitude_m": altitude}
 
 
-def _degrees(dms: list[float] | None) -> float | None:
-    if not dms:
+def _degrees(dms: tuple[float, ...] | None) -> float | None:
+    if not dms or not all(math.isfinite(v) for v in dms):
         return None
     degrees, minutes, seconds = [*dms, 0.0, 0.0][:3]
     return degrees + minutes / 60 + seconds / 3600
 
 
-def exif_to_json(tags: dict[str, Any]) -> dict[str, Any]:
-    """The exifread tags as JSON-safe values (PostgreSQL ``jsonb`` included).
+def exif_to_json(t: Exiv2Tags) -> dict[str, Any]:
+    """The container's tags as JSON-safe values (PostgreSQL ``jsonb`` included).
 
-    Enumerated tags keep exifread's readable text, ratios become floats, byte strings
-    become lists of ints; NULs, non-finite floats and values over
-    ``MAX_EXIF_VALUE_LEN`` are dropped.
+    Keys are exiv2's (``Exif.Photo.ExposureTime``, ``Exif.Nikon3.ShutterCount``,
+    ``Xmp.aux.Lens``). A single finite number stays a number, anything else is exiv2's
+    interpreted text ("Aperture priority", "Canon EF 50mm f/1.2L USM"); NULs are removed.
+    Tags exiv2 has no name for (``Exif.Sony2Fp.0x0002``) and values over 1024 characters
+    are left out: they are undecoded data.
     """
     out: dict[str, Any] = {}
-    for key, tag in tags.items():
-        try:  # one tag at a time: exifread's conversion raises on some garbled values
-            value = convert_types({key: tag})[key]
-        except Exception as exc:
-            log.debug("exifread cannot convert %s: %r", key, exc)
+    for key, value in t.items():
+        if (
+            len(value.numbers) == 1
+            and math.isfinite(value.numbers[0])
+            and (value.printed.strip() == value.text.strip())
+        ):
+            number = value.numbers[0]
+            out[key] = int(number) if number.is_integer() else number
             continue
-        if isinstance(value, bytes) and getattr(tag, "field_type", None) is FieldType.ASCII:
-            value = value.decode("latin-1")
-        cleaned = _json_safe(value)
-        if cleaned is not None:
-            out[key.strip()] = cleaned
-    return out
-
-
-def _json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        text = value.replace("\x00", "").strip()
+        text = value.printed.replace("\x00", "").strip()
         text = text.encode("utf-8", "replace").decode("utf-8")
-        return text if 0 < len(text) <= MAX_EXIF_VALUE_LEN else None
-    if isinstance(value, bytes):
-        return list(value) if 0 < len(value) <= MAX_EXIF_VALUE_LEN else None
-    if isinstance(value, tuple | list):
-        if len(value) == 1 and isinstance(value, tuple):
-            return _json_safe(value[0])
-        return [_json_safe(v) for v in value] if len(value) <= MAX_EXIF_VALUE_LEN else None
-    number = _to_float(value)
-    return number if number is not None else _json_safe(str(value))
+        if text:
+            out[key] = text
+    return out
 
 
 # --- LibRaw -----------------------------------------------------------------------------
@@ -480,7 +478,7 @@ def _positive(record: Any, field: str) -> float | None:
 
 def _libraw_text(record: Any, field: str) -> str | None:
     value = getattr(record, field, None)
-    return _clean_text(value) if isinstance(value, str) else None
+    return clean_text(value) if isinstance(value, str) else None
 
 
 def _libraw_timestamp(other: Any) -> str | None:
@@ -496,7 +494,7 @@ def _orientation_from_libraw(lib: Any) -> int | None:
     return _FLIP_TO_ORIENTATION.get(getattr(sizes, "flip", -1)) if sizes is not None else None
 
 
-def _display_size(t: _Tags, lib: Any, orientation: int | None) -> tuple[int | None, int | None]:
+def _display_size(t: Exiv2Tags, lib: Any, orientation: int | None) -> tuple[int | None, int | None]:
     """Width and height of the developed image as displayed (after orientation).
 
     LibRaw's ``sizes.width/height`` is what ``postprocess`` returns before its flip;
@@ -507,7 +505,7 @@ def _display_size(t: _Tags, lib: Any, orientation: int | None) -> tuple[int | No
         if sizes.flip in _QUARTER_TURN_FLIPS:
             return int(sizes.height), int(sizes.width)
         return int(sizes.width), int(sizes.height)
-    candidates = t.image_sizes()
+    candidates = _image_sizes(t)
     if not candidates:
         return None, None
     width, height = max(candidates, key=lambda size: size[0] * size[1])
@@ -568,3 +566,19 @@ def _white_balance(values: Any) -> list[float] | None:
     if not all(math.isfinite(m) and m > 0 for m in multipliers[:3]):
         return None
     return [round(m / multipliers[1], 6) for m in multipliers]
+
+
+def _image_sizes(t: Exiv2Tags) -> list[tuple[int, int]]:
+    """(width, height) of every image the TIFF structure describes, maker notes aside."""
+    sizes = []
+    for key in t:
+        group, _, name = key.rpartition(".")
+        if name == "ImageWidth" and (group == "Exif.Image" or group.startswith("Exif.SubImage")):
+            width, height = t.integer(key), t.integer(f"{group}.ImageLength")
+            if width and height:
+                sizes.append((width, height))
+    width = t.integer("Exif.Photo.PixelXDimension")
+    height = t.integer("Exif.Photo.PixelYDimension")
+    if width and height:
+        sizes.append((width, height))
+    return sizes

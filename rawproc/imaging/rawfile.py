@@ -112,6 +112,14 @@ class RawFile:
     _data: bytes | None = field(default=None, repr=False)
     libraw_error: str | None = None
 
+    @property
+    def content(self) -> Path | bytes:
+        """Where the file's bytes are: its path on disk, or the bytes read from a stream."""
+        if self._path is not None:
+            return self._path
+        assert self._data is not None
+        return self._data
+
     def stream(self) -> BinaryIO:
         """A fresh seekable stream over the whole file; the caller closes it."""
         if self._path is not None:

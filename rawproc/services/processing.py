@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +198,7 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
     except ImagingError as exc:
         logger.info("asset %s failed: %s [%s] %s", asset_id, exc, exc.code, exc.detail)
         _discard(written)
-        _finish_failed(asset.pk, task_id, exc.code, exc.message, exc.detail)
+        _finish_failed(asset.pk, task_id, exc.code, exc.message, exc.detail, metadata=exc.metadata)
         return
     except OriginalChanged as exc:
         _finish_failed(asset.pk, task_id, exc.code, str(exc))
@@ -366,7 +366,13 @@ def _text(value: object, limit: int) -> str:
 
 
 def _taken_at(value: object) -> datetime | None:
-    """Camera clocks rarely record a zone; such times are stored as if they were UTC."""
+    """The capture time for filtering and ordering.
+
+    A time with its UTC offset (EXIF OffsetTime*, TimeZoneOffset, a maker-note zone) is
+    the instant it names. A camera wall-clock time without a zone is read in the
+    library's time zone (``TIME_ZONE``), never taken for UTC; the record keeps it as the
+    camera wrote it.
+    """
     if not isinstance(value, str):
         return None
     try:
@@ -375,16 +381,28 @@ def _taken_at(value: object) -> datetime | None:
         return None
     if parsed is None:
         return None
-    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    if timezone.is_aware(parsed):
+        return parsed
+    return timezone.make_aware(parsed, timezone.get_default_timezone())
 
 
 def _finish_failed(
-    asset_id: uuid.UUID, task_id: str, code: str, message: str, detail: str = ""
+    asset_id: uuid.UUID,
+    task_id: str,
+    code: str,
+    message: str,
+    detail: str = "",
+    *,
+    metadata: dict[str, Any] | None = None,
 ) -> None:
+    """Fail the asset; ``metadata`` (what the engine read before it failed) is kept, so a
+    file that cannot be rendered is still described and found by the filters."""
     with transaction.atomic():
         asset = Asset.objects.select_for_update().filter(pk=asset_id).first()
         if asset is None or asset.task_id != task_id:
             return
+        if metadata is not None:
+            _apply_metadata(asset, metadata)
         _fail(asset, code, message, detail)
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from rawproc.cli.process import assign_output_names, parse_renditions
 from tests.fixtures.dngmaker import make_dng
 from tests.fixtures.messages import not_human
+from tests.fixtures.strip import strip_pixels
 from tests.samples import FIXTURES
 
 RECORD_FIELDS = {
@@ -78,7 +79,9 @@ def assert_clean_failure(record: dict[str, Any], code: str, name: str) -> None:
     assert not_human(record["error"]["message"]) is None
     assert record["warnings"] == []
     assert record["renditions"] == {}
-    assert record["metadata"] is None
+    # A RAW container the engine refuses still says what it is; a file that is no RAW, or
+    # a worker that died, has nothing to say.
+    assert (record["metadata"] is not None) == (code in ("corrupt_file", "image_too_large"))
 
 
 def assert_rendition(info: dict[str, Any], cwd: Path, long_edge: int, fmt: str = "jpeg") -> None:
@@ -343,3 +346,21 @@ def test_degraded_files_say_why_and_libraw_stays_quiet(tmp_path: Path) -> None:
         assert f"warning: {name}: {warning['message']}" in lines
     assert lines[-1].startswith("2 files: 2 ok (2 from the camera's preview), 0 failed")
     assert all(line.startswith(("warning: ", "2 files: ")) for line in lines), lines
+
+
+def test_failed_file_prints_its_metadata(tmp_path: Path) -> None:
+    """A file that cannot be rendered (pixels and previews stripped) is still described."""
+    source = FIXTURES / "raw" / "nikon_d7100_truncated.nef"
+    (tmp_path / "stripped.nef").write_bytes(strip_pixels(source.read_bytes(), previews=True))
+    proc = rawproc("stripped.nef", "--json", cwd=tmp_path)
+    assert proc.returncode == 1
+    record = records(proc)["stripped.nef"]
+    assert record["status"] == "failed"
+    assert record["error"]["code"] == "corrupt_file"
+    metadata = record["metadata"]
+    assert (metadata["camera_model"], metadata["iso"], metadata["exposure_time_display"]) == (
+        "NIKON D7100",
+        100,
+        "1/30",
+    )
+    assert metadata["taken_at"] == "2013-09-03T09:45:16.40+05:30"

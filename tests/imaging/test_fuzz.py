@@ -12,14 +12,13 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
-from exifread.serialize import convert_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rawproc.imaging import BUILTIN, CorruptFile, engine, metadata, process_raw, read_metadata
+from rawproc.imaging import BUILTIN, CorruptFile, engine, process_raw
 from rawproc.imaging.errors import SENSOR_DATA_GARBAGE, SensorDataUnusable
 from tests.fixtures.dngmaker import PreviewMode, make_dng
 from tests.fixtures.mutate import (
@@ -28,6 +27,7 @@ from tests.fixtures.mutate import (
     Mutation,
     apply_all,
     exercise,
+    exercise_metadata,
     interesting_bytes,
 )
 from tests.samples import FIXTURES
@@ -93,20 +93,17 @@ def test_undecodable_embedded_preview_is_a_corrupt_file(
         process_raw(path, (BUILTIN["thumbnail"],))
 
 
-def test_one_unconvertible_exif_tag_does_not_lose_the_others(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    real = convert_types  # what the metadata module calls, before the patch
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fuzz_metadata_reader(seed: str) -> None:
+    """The container reader alone: a JSON-safe record or a typed error, every time."""
 
-    def picky(tags: dict[str, Any]) -> dict[str, Any]:
-        if "Image Make" in tags:
-            raise TypeError("argument should be integer or bytes-like object, not 'str'")
-        return dict(real(tags))
+    @settings(fuzz_settings, max_examples=40)
+    @given(st.lists(mutation, min_size=1, max_size=3))
+    def check(mutations: list[Mutation]) -> None:
+        data = apply_all((FIXTURES / "raw" / seed).read_bytes(), mutations)
+        assert exercise_metadata(data, seed) in (None, "unsupported_format", "corrupt_file")
 
-    monkeypatch.setattr(metadata, "convert_types", picky)
-    record = read_metadata(FIXTURES / "raw" / "nikon_d7100_truncated.nef")
-    assert "Image Make" not in record["exif"]
-    assert record["exif"]["Image Model"] == "NIKON D7100"
+    check()
 
 
 def test_one_colour_sensor_render_becomes_rgb(tmp_path: Path) -> None:

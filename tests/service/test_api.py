@@ -15,6 +15,8 @@ from rest_framework.test import APIClient
 from rawproc import storage
 from rawproc.models import Asset, AssetStatus, Variant
 from rawproc.services.processing import asset_process
+from tests.fixtures.strip import strip_pixels
+from tests.samples import FIXTURES
 from tests.service.conftest import SMALL_RAW, fetch
 
 pytestmark = pytest.mark.django_db
@@ -321,3 +323,27 @@ def test_reprocess_of_unfinished_direct_upload_is_refused(api: APIClient) -> Non
     answer = api.post(f"{body['asset']['url']}reprocess/")
     assert (answer.status_code, answer.json()["code"]) == (409, "invalid_state")
     assert Asset.objects.get(pk=body["asset"]["id"]).status == AssetStatus.UPLOADING
+
+
+def test_failed_asset_keeps_its_metadata_and_is_found_by_its_camera(api: APIClient) -> None:
+    """A file whose pixels cannot be decoded and that has no preview fails, described."""
+    data = strip_pixels(
+        (FIXTURES / "raw" / "pentax_k-3-ii_truncated.pef").read_bytes(), previews=True
+    )
+    created = api.post("/api/assets/", {"file": SimpleUploadedFile("stripped.pef", data)})
+    asset = process(created.json()["id"])
+    assert asset.status == AssetStatus.FAILED
+    assert (asset.camera_model, asset.lens_model, asset.iso) == (
+        "PENTAX K-3 II",
+        "smc PENTAX-DA* 16-50mm F2.8 ED AL [IF] SDM",
+        100,
+    )
+    assert asset.taken_at is not None and asset.taken_at.isoformat() == "2021-02-05T10:56:53+00:00"
+    detail = api.get(f"/api/assets/{asset.pk}/").json()
+    assert detail["status"] == "failed"
+    assert detail["error"]["code"] == "corrupt_file"
+    assert detail["metadata"]["camera_model"] == "PENTAX K-3 II"
+    assert detail["metadata"]["shutter_count"] == 20897
+    assert detail["metadata"]["exposure_time_display"] == "1/40"
+    found = api.get("/api/assets/?camera_model=pentax%20k-3%20ii&status=failed").json()
+    assert [a["id"] for a in found["results"]] == [str(asset.pk)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,12 @@ from rawproc import storage
 from rawproc.models import Asset, AssetStatus
 from rawproc.services import processing
 from rawproc.services.assets import asset_create
-from rawproc.services.processing import asset_process, asset_reprocess, asset_requeue_stale
+from rawproc.services.processing import (
+    _taken_at,
+    asset_process,
+    asset_reprocess,
+    asset_requeue_stale,
+)
 from tests.fixtures.messages import not_human
 from tests.service.conftest import s3_storage_settings
 
@@ -198,3 +203,21 @@ def test_memory_error_is_one_the_task_retries() -> None:
     from rawproc.tasks import process_asset
 
     assert MemoryError in getattr(process_asset, "autoretry_for", ())
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "recorded", "stored"),
+    [
+        ("UTC", "2013-09-03T09:45:16.40+05:30", "2013-09-03T04:15:16.400000+00:00"),
+        ("Europe/Paris", "2013-09-03T09:45:16.40+05:30", "2013-09-03T04:15:16.400000+00:00"),
+        ("UTC", "2021-02-05T10:56:53", "2021-02-05T10:56:53+00:00"),
+        ("Europe/Paris", "2021-02-05T10:56:53", "2021-02-05T09:56:53+00:00"),
+        ("Europe/Paris", "not a date", None),
+    ],
+)
+def test_taken_at_column_keeps_a_zone_and_reads_local_time_in_the_home_zone(
+    settings: Any, time_zone: str, recorded: str, stored: str | None
+) -> None:
+    settings.TIME_ZONE = time_zone
+    value = _taken_at(recorded)
+    assert (value.astimezone(UTC).isoformat() if value else None) == stored

@@ -16,6 +16,7 @@ from selenium.webdriver.common.by import By
 
 from rawproc.imaging import read_metadata
 from tests.fixtures.dngmaker import make_dng
+from tests.fixtures.strip import strip_pixels
 from tests.samples import FIXTURES
 from tests.web.conftest import MAX_UPLOAD_BYTES, Account, WebServer
 from tests.web.pages import PAGE_TIMEOUT, PROCESS_TIMEOUT, Pages
@@ -239,3 +240,24 @@ def test_phone_sized_screen(pages: Pages, account: Account, screenshot_dir: Path
     pages.card(ARW.name).find_element(By.TAG_NAME, "a").click()
     pages.wait(lambda: pages.images_loaded(pages.find("#viewer-frame")), PAGE_TIMEOUT, "preview")
     assert pages.no_horizontal_scroll()
+
+
+def test_failed_asset_page_shows_its_metadata(signed_in: Pages, tmp_path: Path) -> None:
+    """A file whose pixels and previews are gone fails, and its page still describes it."""
+    pages = signed_in
+    source = RAW / "pentax_k-3-ii_truncated.pef"
+    stripped = tmp_path / "stripped.pef"
+    stripped.write_bytes(strip_pixels(source.read_bytes(), previews=True))
+    expected = read_metadata(stripped)
+    pages.upload(stripped)
+    pages.upload_row(stripped.name, "done")
+    listing = pages.http().get(pages.server.url("/api/assets/"), timeout=30).json()
+    asset_id = next(a["id"] for a in listing["results"] if a["original_filename"] == stripped.name)
+    pages.open(f"/assets/{asset_id}/")
+    pages.wait(lambda: pages.badge_text() == "failed", PROCESS_TIMEOUT, "the asset to fail")
+    shown = pages.metadata()
+    assert expected["camera_model"] in shown["Camera"]
+    assert shown["Lens"].endswith(expected["lens_model"])
+    assert shown["ISO"] == str(expected["iso"])
+    assert shown["Shutter"] == f"{expected['exposure_time_display']} s"
+    assert "Processing failed" in pages.find("#asset-error").text

@@ -150,6 +150,14 @@ def _s3_client() -> Any:
     return backend().connection.meta.client
 
 
+def _signing_client() -> Any:
+    """The client that signs URLs handed to clients: for the public endpoint when one is set."""
+    from rawproc.s3 import PublicEndpointS3Storage
+
+    storage = backend()
+    return storage.signing_client if isinstance(storage, PublicEndpointS3Storage) else _s3_client()
+
+
 def _bucket() -> str:
     return str(backend().bucket_name)
 
@@ -341,7 +349,7 @@ def presigned_upload(key: str, size_bytes: int, content_type: str, expires_in: i
     expires_at = _expiry(expires_in)
     if is_s3():
         with _translate_errors(key):
-            post = _s3_client().generate_presigned_post(
+            post = _signing_client().generate_presigned_post(
                 Bucket=_bucket(),
                 Key=key,
                 Fields={"Content-Type": content_type},

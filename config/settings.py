@@ -130,18 +130,21 @@ AWS_STORAGE_BUCKET_NAME = env.str("AWS_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
 AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
 AWS_S3_ADDRESSING_STYLE = env.str("AWS_S3_ADDRESSING_STYLE", default="") or None
+# Where clients reach the store when the servers use another address (a compose network).
+AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="") or None
 
 RAWPROC_URL_EXPIRY_SECONDS = env.int("RAWPROC_URL_EXPIRY_SECONDS", default=900)
 RAWPROC_UPLOAD_URL_EXPIRY_SECONDS = env.int("RAWPROC_UPLOAD_URL_EXPIRY_SECONDS", default=3600)
 
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "rawproc.s3.PublicEndpointS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "access_key": AWS_ACCESS_KEY_ID or None,
             "secret_key": AWS_SECRET_ACCESS_KEY or None,
             "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "public_endpoint_url": AWS_S3_PUBLIC_ENDPOINT_URL,
             "region_name": AWS_S3_REGION_NAME,
             "addressing_style": AWS_S3_ADDRESSING_STYLE,
             "signature_version": "s3v4",

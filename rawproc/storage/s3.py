@@ -53,6 +53,12 @@ class S3Store(ObjectStore):
         return self.storage.connection.meta.client
 
     @property
+    def _signing_client(self) -> Any:
+        """The client that signs what is handed to clients: for the public endpoint when
+        one is set (``AWS_S3_PUBLIC_ENDPOINT_URL``), else the servers' own."""
+        return getattr(self.storage, "signing_client", None) or self._client
+
+    @property
     def _bucket(self) -> str:
         return str(self.storage.bucket_name)
 
@@ -164,7 +170,7 @@ class S3Store(ObjectStore):
     ) -> UploadTarget:
         expires_at = expiry(expires_in)
         with _translate_errors(key):
-            post = self._client.generate_presigned_post(
+            post = self._signing_client.generate_presigned_post(
                 Bucket=self._bucket,
                 Key=key,
                 Fields={"Content-Type": content_type},

@@ -18,7 +18,7 @@ import numpy as np
 import rawpy
 from PIL import Image, ImageCms
 
-from .develop import develop, developable
+from .develop import SRGB_GAMMA, develop, developable
 from .encode import encode
 from .errors import CorruptFile, ImageTooLarge
 from .exif import build_exif
@@ -297,6 +297,7 @@ class _Job:
             half_size=half_size,
             use_camera_wb=True,
             output_color=rawpy.ColorSpace.sRGB,
+            gamma=SRGB_GAMMA,  # the curve of the sRGB profile renditions carry
             output_bps=8,
         )
         if rgb.ndim == 3 and rgb.shape[2] == 1:

@@ -4,9 +4,9 @@ Colours no display shows (monochromatic stage lights and lasers, given as CIE XY
 ``colour-science``'s colour matching functions) are put through the engine's output
 stage (``rawproc.imaging.develop.camera_to_output``) and through a per-channel clip
 (what LibRaw does). The hue angle of each 8-bit result is compared with the original
-colour's, in CIELAB (D65) and in Oklab. Each colour is tried at two brightnesses: its
+colour's, in CIELAB (D65) and in Oklab. Each light is tried at two brightnesses: its
 largest linear sRGB channel at 0.8 of white (only its saturation is out of range) and
-at 1.5 of white (its brightness too).
+at 1.5 of white (its brightness too); colours inside sRGB's primaries at 1.3 of white.
 
 The cost is the output stage's time on a 24 MP picture (6000 x 4000, in 64-row bands as
 the developer runs it) of a natural-looking scene with 2 % of its pixels outside sRGB and
@@ -134,7 +134,7 @@ def cost_ms(width: int = 6000, height: int = 4000, band_rows: int = 64) -> tuple
     rng = np.random.default_rng(0)
     bands = [scene_band(rng, band_rows, width) for _ in range(4)]
     count = height // band_rows
-    timings = {"mapped": [], "clipped": []}  # type: dict[str, list[float]]
+    timings: dict[str, list[float]] = {"mapped": [], "clipped": []}
     for _ in range(3):
         start = time.process_time()
         for i in range(count):

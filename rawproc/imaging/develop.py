@@ -4,17 +4,22 @@ LibRaw's own pipeline (``dcraw_process``) keeps the raw mosaic, a 4 x 16-bit wor
 image and the 8-bit result in memory at once: about 14 bytes a pixel at full size. Here
 the mosaic is copied once into a scratch buffer and LibRaw is closed; the picture is then
 made one band of rows at a time (black level and white balance, demosaic, camera colour
-to sRGB, LibRaw's tone curve and brightness, orientation) and pasted into the result,
-and the scratch pages a band has used go back to the kernel at once. The peak is the
-result plus one band: about 4 bytes a pixel. A half-size render (each 2x2 block merged
-into one pixel, as LibRaw's half-size mode does) is a quarter of the mosaic's pixels and
-is read straight from LibRaw's buffer.
+to sRGB, gamut mapping, the sRGB curve and LibRaw's brightness, orientation) and pasted
+into the result, and the scratch pages a band has used go back to the kernel at once.
+The peak is the result plus one band: about 4 bytes a pixel. A half-size render (each
+2x2 block merged into one pixel, as LibRaw's half-size mode does) is a quarter of the
+mosaic's pixels and is read straight from LibRaw's buffer.
 
-The steps and their constants are LibRaw's defaults (camera white balance, highlights
-clipped, BT.709 curve, the top 1 % of pixels at white), so colours and brightness match
-a LibRaw render. The demosaic is Hamilton-Adams for green with colour-difference red and
-blue, as sharp as LibRaw's default AHD on photographs (``benchmarks/demosaic.py``) and
-vectorised with OpenCV's filters.
+The steps and their constants are LibRaw's (camera white balance, highlights clipped,
+the top 1 % of pixels at white, and the sRGB curve LibRaw draws for ``gamma=(2.4, 12.92)``
+in place of its default BT.709 one, so the sRGB profile every rendition carries is true),
+so colours and brightness match a LibRaw render. One step is not LibRaw's: a colour the
+camera matrix puts outside sRGB is brought inside keeping its hue (mixed with grey;
+a hue-preserving clip for highlights), where LibRaw clips each channel
+(``camera_to_output``, reused by other decoders).
+The demosaic is Hamilton-Adams for green with colour-difference red and blue, as sharp as
+LibRaw's default AHD on photographs (``benchmarks/demosaic.py``) and vectorised with
+OpenCV's filters.
 Only plain 2x2 Bayer sensors with three colours and square pixels are developed here;
 everything else (X-Trans, Foveon, four-colour, monochrome, linear DNG) stays with LibRaw.
 """
@@ -24,9 +29,9 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import cv2
@@ -39,6 +44,7 @@ from .orientation import swaps_axes
 from .rawfile import RawFile
 
 U16 = npt.NDArray[np.uint16]
+U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
 # Rows developed together: large enough that per-call overhead vanishes, small enough
@@ -61,11 +67,13 @@ _HA_CURVATURE = np.array([[-1, 0, 2, 0, -1]], dtype=np.float32)
 _BILINEAR_QUARTER = np.array(
     [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]], dtype=np.float32
 )
-# LibRaw's defaults: gamma (power 1/2.222, toe slope 4.5), auto-brightness puts the top
-# 1 % of pixels at white, and a measured sensor maximum above 75 % of the nominal one
-# replaces it.
-_GAMMA_POWER = 1 / 2.222
-_GAMMA_SLOPE = 4.5
+# The sRGB curve as LibRaw draws it (power 1/2.4, toe slope 12.92: within 0.003 of an
+# 8-bit level of IEC 61966-2-1's); LibRaw's auto-brightness puts the top 1 % of pixels at
+# white, and a measured sensor maximum above 75 % of the nominal one replaces it.
+_GAMMA_POWER = 1 / 2.4
+_GAMMA_SLOPE = 12.92
+# The same curve asked of LibRaw's own pipeline: rawpy takes (1 / power, toe slope).
+SRGB_GAMMA = (1 / _GAMMA_POWER, _GAMMA_SLOPE)
 _AUTO_BRIGHT_THRESHOLD = 0.01
 _ADJUST_MAXIMUM = 0.75
 
@@ -136,14 +144,14 @@ def develop(raw: RawFile, *, half_size: bool, orientation: int) -> Image.Image:
     assert libraw is not None
     visible: U16 = libraw.raw_image_visible
     recipe = _recipe(raw, visible)
-    white = _auto_white(visible, recipe)
+    white = auto_white(_sample_bands(visible, recipe), recipe.camera_to_srgb)
     _set_threads()
     if swaps_axes(orientation):  # develop the turned mosaic: bands then fill rows in order
         visible, recipe = visible.T, recipe.transposed()
     develop_bands = partial(
         _develop_bands,
         recipe=recipe,
-        curve=_tone_curve(white),
+        white=white,
         half_size=half_size,
         flip_rows=orientation in (3, 4, 7, 8),
         flip_columns=orientation in (2, 3, 6, 7),
@@ -227,20 +235,29 @@ def _white_balance(libraw: Any) -> list[float]:
     return [1.0, 1.0, 1.0]
 
 
-def _auto_white(visible: U16, recipe: _Recipe) -> int:
-    """LibRaw's auto-brightness white point, from every other 2x2 block of the mosaic.
+def _sample_bands(visible: U16, recipe: _Recipe) -> Iterator[U16]:
+    """Every other 2x2 block of the mosaic merged into one pixel, band by band.
 
-    LibRaw takes the 16-bit level below which 99 % of the rendered pixels lie in each
-    channel; the histogram of merged 2x2 blocks gives the same level at a fraction of
-    the cost. Counted band by band so the sample never needs memory of its own.
+    The histogram of these gives LibRaw's auto-brightness level at a fraction of the cost
+    of counting every rendered pixel, and never needs memory of its own.
     """
     height, width = visible.shape[0] // 4 * 4, visible.shape[1] // 4 * 4
-    counts = np.zeros((3, 0x2000), dtype=np.int64)
     for top in range(0, height, _BAND_ROWS * 4):
-        band = _superpixels(
-            visible[top : min(height, top + _BAND_ROWS * 4), :width], recipe, step=4
-        )
-        levels = _to_srgb(band, recipe).reshape(-1, 3) >> 3
+        yield _superpixels(visible[top : min(height, top + _BAND_ROWS * 4), :width], recipe, step=4)
+
+
+def auto_white(bands: Iterable[U16 | F32], camera_to_srgb: F32) -> int:
+    """LibRaw's auto-brightness white point for linear camera RGB given band by band.
+
+    LibRaw takes the 16-bit level below which 99 % of the rendered pixels lie in each
+    channel (the linear sRGB values clipped to 16 bits, before gamut mapping and curve).
+    ``bands`` are white-balanced camera RGB scaled to 16 bits, as ``camera_to_output``
+    takes them; a sample of the picture's pixels gives the same level.
+    """
+    counts = np.zeros((3, 0x2000), dtype=np.int64)
+    for band in bands:
+        linear = np.clip(_linear_srgb(band, camera_to_srgb), 0, 65535).astype(np.uint16)
+        levels = linear.reshape(-1, 3) >> 3
         for channel in range(3):
             counts[channel] += np.bincount(levels[:, channel], minlength=0x2000)[:0x2000]
     threshold = counts[0].sum() * _AUTO_BRIGHT_THRESHOLD
@@ -266,11 +283,14 @@ def _superpixels(mosaic: U16, recipe: _Recipe, *, step: int) -> U16:
     return out.astype(np.uint16)
 
 
-def _tone_curve(white: int) -> npt.NDArray[np.uint8]:
-    """LibRaw's ``gamma_curve(0.45, 4.5, 2, white)`` as a 16-bit to 8-bit lookup table.
+@lru_cache(maxsize=16)
+def _tone_curve(white: int) -> U8:
+    """LibRaw's ``gamma_curve(1/2.4, 12.92, 2, white)`` as a 16-bit to 8-bit lookup table.
 
-    A BT.709-style curve: linear toe of slope 4.5, then a power of 1/2.222, joined where
-    both meet with matching value and slope; ``white`` maps to 255.
+    The sRGB curve: linear toe of slope 12.92, then a power of 1/2.4, joined where both
+    meet with matching value and slope (LibRaw finds the joint by bisection: 0.00304 and
+    an offset of 0.05501, against the standard's rounded 0.0031308 and 0.055); ``white``
+    maps to 255.
     """
     power, slope = _GAMMA_POWER, _GAMMA_SLOPE
     bounds = [0.0, 1.0]  # the bisection LibRaw runs for the joining point
@@ -328,7 +348,7 @@ def _develop_bands(
     *,
     release: Callable[[int], None] | None,
     recipe: _Recipe,
-    curve: npt.NDArray[np.uint8],
+    white: int,
     half_size: bool,
     flip_rows: bool,
     flip_columns: bool,
@@ -347,7 +367,7 @@ def _develop_bands(
             if half_size
             else _demosaic_band(mosaic, top, bottom, recipe, black_rows, scale_rows)
         )
-        band = np.take(curve, _to_srgb(linear, recipe))
+        band = camera_to_output(linear, recipe.camera_to_srgb, white)
         if flip_columns:
             band = band[:, ::-1]
         if flip_rows:
@@ -429,12 +449,87 @@ def _filter(image: F32, kernel: F32) -> F32:
     return np.asarray(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101))
 
 
-def _to_srgb(rgb: U16 | F32, recipe: _Recipe) -> U16:
-    """Camera RGB to linear sRGB, clipped to 16 bits."""
-    srgb = np.asarray(cv2.transform(rgb, recipe.camera_to_srgb))
-    if srgb.dtype != np.uint16:  # OpenCV saturates 16-bit results itself, not float ones
-        srgb = np.clip(srgb, 0, 65535)
-    return srgb.astype(np.uint16, copy=False)
+def camera_to_output(camera_rgb: U16 | F32, camera_to_srgb: F32, white: int) -> U8:
+    """Linear camera RGB to 8-bit sRGB, the output stage of every sensor render.
+
+    ``camera_rgb`` is white-balanced camera RGB scaled to 16 bits (H x W x 3),
+    ``camera_to_srgb`` the 3x3 matrix to linear sRGB, ``white`` the linear 16-bit level
+    shown as 255 (``auto_white``'s). Colours the matrix puts outside the displayable range
+    are brought inside keeping their hue (``fit_to_gamut``); then the sRGB curve.
+    """
+    srgb = _linear_srgb(camera_rgb, camera_to_srgb)
+    fit_to_gamut(srgb, float(white))
+    np.clip(srgb, 0, 65535, out=srgb)
+    return np.take(_tone_curve(white), srgb.astype(np.uint16))
+
+
+def fit_to_gamut(rgb: F32, white: float) -> F32:
+    """Bring every colour of ``rgb`` (linear sRGB, H x W x 3, contiguous) inside
+    ``[0, white]`` without turning its hue, in place.
+
+    - A colour with a channel below 0 is more saturated than sRGB's primaries can show (a
+      violet stage light, a laser green). Grey is mixed in until that channel is 0 and the
+      colour scaled so its largest channel stays as bright: in linear light this keeps the
+      dominant wavelength, so violet stays violet where clipping the channel turns it
+      blue. (Chroma reduction at constant Oklab lightness and hue, as CSS Color 4 does,
+      was tried: the colours camera matrices put far outside the spectral locus have no
+      meaningful Oklab hue, and a blue-lit stage came out teal and dark.)
+    - A colour (then) with every channel at least 0 but one above ``white`` is brighter than the
+      display's white in that channel. The largest channel goes to ``white``, the smallest
+      is clipped as LibRaw clips it, and the middle one keeps its place between them (the
+      hue-preserving clip of the DNG SDK's RGB tone curve): a colour with every channel
+      above white still becomes white, as clipped highlights must, and a bright orange
+      does not turn yellow.
+
+    Colours inside are left exactly as they are and only the others are computed, so the
+    cost follows the share of out-of-gamut pixels.
+    """
+    planes = cv2.split(rgb)
+    low = cv2.min(cv2.min(planes[0], planes[1]), planes[2]).ravel()
+    high = cv2.max(cv2.max(planes[0], planes[1]), planes[2]).ravel()
+    flat = rgb.reshape(-1, 3)
+    saturated = np.flatnonzero(low < 0)
+    if saturated.size:
+        flat[saturated] = _lift(flat[saturated])
+        high = cv2.max(cv2.max(planes[0], planes[1]), planes[2]).ravel()
+    bright = np.flatnonzero(high > white)
+    if bright.size:
+        flat[bright] = _clip_keeping_hue(flat[bright], white)
+    return rgb
+
+
+def _lift(rgb: F32) -> F32:
+    """Colours (N x 3) with a channel below 0 mixed with grey until the lowest is 0.
+
+    The colour is then scaled so its largest channel is as bright as before (black when
+    no channel is above 0). Mixing with grey in linear light moves the chromaticity
+    straight toward white: the dominant wavelength, and so the hue, stays.
+    """
+    low = rgb.min(axis=1, keepdims=True)
+    high = rgb.max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lifted: F32 = np.where(high > 0, (rgb - low) * (high / (high - low)), 0)
+    return lifted
+
+
+def _clip_keeping_hue(rgb: F32, white: float) -> F32:
+    """Colours (N x 3, no channel below 0) with their largest channel brought to ``white``.
+
+    The smallest channel is clipped to ``white`` and the middle one keeps its relative
+    place between the two, so the hue (which channel leads, and by how much) stays.
+    """
+    low = rgb.min(axis=1, keepdims=True)
+    high = rgb.max(axis=1, keepdims=True)
+    floor = np.minimum(low, white)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.where(high > low, (white - floor) / (high - low), 0)
+    clipped: F32 = floor + (rgb - low) * spread
+    return clipped
+
+
+def _linear_srgb(rgb: U16 | F32, camera_to_srgb: F32) -> F32:
+    """Camera RGB to linear sRGB in floating point, so colours outside sRGB survive."""
+    return np.asarray(cv2.transform(np.asarray(rgb, dtype=np.float32), camera_to_srgb))
 
 
 def _set_threads() -> None:

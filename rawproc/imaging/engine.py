@@ -19,7 +19,7 @@ import rawpy
 from PIL import Image, ImageCms
 
 from . import libraw_stderr, plausibility
-from .develop import develop, developable
+from .develop import SRGB_GAMMA, develop, developable
 from .encode import encode
 from .errors import (
     SENSOR_DATA_CUT_OFF,
@@ -409,6 +409,7 @@ class _Job:
             half_size=half_size,
             use_camera_wb=True,
             output_color=rawpy.ColorSpace.sRGB,
+            gamma=SRGB_GAMMA,  # the curve of the sRGB profile renditions carry
             output_bps=8,
         )
         if rgb.ndim == 3 and rgb.shape[2] == 1:

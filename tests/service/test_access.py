@@ -38,7 +38,7 @@ from tests.service.conftest import SMALL_RAW, fetch
 from tests.services import SeaweedFS, clean_env
 
 REPO = Path(__file__).resolve().parents[2]
-PUBLIC_ROUTES = {"health", "schema", "docs"}
+PUBLIC_ROUTES = {"health", "schema", "docs", "redoc"}
 HANDLERS = ("get", "post", "put", "patch", "delete")
 
 

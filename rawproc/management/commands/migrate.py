@@ -15,7 +15,12 @@ from rawproc.bootstrap import create_cache_tables, prepare_data_dir
 
 
 class Command(MigrateCommand):
-    def handle(self, *args: Any, **options: Any) -> None:
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        # Before the system checks, which may already open the SQLite file.
         prepare_data_dir()
+        result: str | None = super().execute(*args, **options)
+        return result
+
+    def handle(self, *args: Any, **options: Any) -> None:
         super().handle(*args, **options)
         create_cache_tables(options["database"])

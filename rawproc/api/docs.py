@@ -17,9 +17,10 @@ from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitV
 
 
 def swagger_view() -> Callable[..., Any]:
-    return SpectacularSwaggerSplitView.as_view(
+    view: Callable[..., Any] = SpectacularSwaggerSplitView.as_view(
         url_name="schema", template_name="rawproc/docs/swagger_ui.html"
     )
+    return view
 
 
 def redoc_view() -> Callable[..., Any]:

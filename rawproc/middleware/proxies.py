@@ -60,7 +60,8 @@ def client_ip(request: HttpRequest) -> str:
     address = str(request.META.get("REMOTE_ADDR", ""))
     if not is_trusted(address):
         return address
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    hops = [hop.strip() for hop in forwarded.split(",")]
     for hop in reversed([hop for hop in hops if hop]):
         if not is_trusted(hop):
             return hop

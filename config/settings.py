@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from rawproc.imaging.specs import BUILTIN, DEFAULT_SPECS, RenditionSpec
@@ -29,26 +33,39 @@ if _dotenv.is_file():
 DATA_DIR = Path(env.str("RAWPROC_DATA_DIR", default="data")).expanduser().resolve()
 
 
-def _embedded_secret_key() -> str:
-    """A random key kept in the data folder, so signed URLs survive restarts of a laptop setup.
-
-    Created atomically: the API server and the workers may start at the same moment.
-    """
-    path = DATA_DIR / "secret_key"
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        key = secrets.token_urlsafe(50)
-        fh.write(key)
-    return key
-
-
-SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+# --- Secret key (no side effects at import) -------------------------------------------
+# Production is DEBUG off with a real host name in ALLOWED_HOSTS: every machine must then be
+# given the same SECRET_KEY, and a missing one stops the process here. A development setup
+# uses the key kept in the data folder, which `rawproc serve` and `manage.py migrate` create
+# (rawproc.bootstrap); importing the settings only reads it.
+_LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
+RAWPROC_PRODUCTION = not DEBUG and any(h not in _LOOPBACK for h in ALLOWED_HOSTS)
+RAWPROC_SECRET_KEY_FILE = DATA_DIR / "secret_key"
+
+
+def _secret_key() -> str:
+    key: str = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    if RAWPROC_PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off and ALLOWED_HOSTS naming "
+            f"{', '.join(h for h in ALLOWED_HOSTS if h not in _LOOPBACK)}, every API and worker "
+            "machine must be given the same SECRET_KEY (it signs sessions and file URLs); "
+            "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+        )
+    try:
+        return RAWPROC_SECRET_KEY_FILE.read_text().strip()
+    except FileNotFoundError:
+        # Until `migrate` or `rawproc serve` writes the key file: a key for this process only.
+        return secrets.token_urlsafe(50)
+
+
+SECRET_KEY = _secret_key()
+# --- end of secret key ----------------------------------------------------------------
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -62,18 +79,30 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
+    "axes",
     "rawproc.apps.RawprocConfig",
 ]
 
 MIDDLEWARE = [
+    # Before anything reads X-Forwarded-Proto (SecurityMiddleware's redirect, is_secure()).
+    "rawproc.middleware.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside the request limits, so that their refusals get these headers too.
+    "csp.middleware.CSPMiddleware",
+    "rawproc.middleware.cache_control.NoStoreMiddleware",
+    # Before the CSRF check, the first to read a form body.
+    "rawproc.middleware.request_limits.RequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -164,8 +193,8 @@ STORAGES: dict[str, dict[str, Any]] = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 STATIC_URL = "static/"
+# Created by `collectstatic` (which `rawproc serve` runs), never at import.
 STATIC_ROOT = Path(env.str("RAWPROC_STATIC_ROOT", default=str(DATA_DIR / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every start otherwise
 
 # --- Uploads and processing -----------------------------------------------------------
 RAWPROC_MAX_UPLOAD_BYTES = env.int("RAWPROC_MAX_UPLOAD_BYTES", default=300 * 1024 * 1024)
@@ -232,8 +261,8 @@ if CELERY_BROKER_URL:
     }
 else:
     CELERY_BROKER_URL = "filesystem://"
+    # Created by `migrate` and `rawproc serve` (rawproc.bootstrap), never at import.
     _broker_dir = DATA_DIR / "broker"
-    _broker_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
@@ -269,26 +298,37 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- API ------------------------------------------------------------------------------
-# Throttling counts live in the cache: in Redis when RAWPROC_CACHE_URL names one, so every
-# API process shares them; per process otherwise. Never the broker's Redis database: Django
-# clears a Redis cache with FLUSHDB, which would drop every queued message.
-_redis_cache_url = env.str("RAWPROC_CACHE_URL", default="")
+# --- Shared cache (throttling counts every API process sees) -------------------------
+# Redis when RAWPROC_CACHE_URL or REDIS_URL names one (PrefixedRedisCache: its clear()
+# deletes only its own keys, never FLUSHDB, so it may share the broker's database);
+# otherwise the database (table rawproc_cache, created by `migrate`), which every process
+# of the embedded stack shares as well.
+_redis_cache_url = env.str("RAWPROC_CACHE_URL", default="") or env.str("REDIS_URL", default="")
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "rawproc.cache.PrefixedRedisCache",
             "LOCATION": _redis_cache_url,
             # Keyed by database: deployments sharing one Redis never mix their counts.
-            "KEY_PREFIX": f"rawproc:{DATABASES['default']['NAME']}",
+            "KEY_PREFIX": f"rawproc:{DATABASES['default']['NAME']}:cache",
         }
         if _redis_cache_url
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "rawproc_cache",
+        }
     )
 }
+# --- end of shared cache --------------------------------------------------------------
 # Uploads per user (multipart uploads and direct-upload requests together), DRF rate syntax
 # ("120/min", "2000/day"); empty turns the limit off.
 RAWPROC_UPLOAD_RATE = env.str("RAWPROC_UPLOAD_RATE", default="120/min") or None
 REST_FRAMEWORK = {
+    "DEFAULT_PARSER_CLASSES": [
+        "rawproc.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rawproc.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -305,6 +345,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload camera RAW files; get metadata and web renditions behind signed URLs.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Served from the app's own static files: the docs work offline, no third-party script.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {
@@ -319,10 +363,8 @@ LOGGING = {
 # HTTPS-only settings are on by default once the site is served under a real host name
 # (any ALLOWED_HOSTS entry beyond loopback) and DEBUG is off; the single-machine setup on
 # 127.0.0.1 speaks plain HTTP. RAWPROC_HTTPS overrides the guess either way.
-_LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
-RAWPROC_HTTPS = env.bool(
-    "RAWPROC_HTTPS", default=not DEBUG and any(h not in _LOOPBACK for h in ALLOWED_HOSTS)
-)
+RAWPROC_HTTPS = env.bool("RAWPROC_HTTPS", default=RAWPROC_PRODUCTION)
+# Honoured only from RAWPROC_TRUSTED_PROXIES (rawproc.middleware.proxies drops it otherwise).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("RAWPROC_SSL_REDIRECT", default=RAWPROC_HTTPS)
 # The load balancer's plain-HTTP health probe must not be redirected.
@@ -363,3 +405,72 @@ CELERY_BEAT_SCHEDULE.update(
         if seconds > 0
     }
 )
+
+# --- Request limits (no request shape reaches a 5xx) ----------------------------------
+# rawproc.middleware.request_limits and rawproc.api.parsers; see docs/reliability.md.
+RAWPROC_MAX_URI_BYTES = env.int("RAWPROC_MAX_URI_BYTES", default=4096)
+RAWPROC_JSON_MAX_DEPTH = env.int("RAWPROC_JSON_MAX_DEPTH", default=32)
+# Bodies other than upload files: refused from Content-Length beyond this (Django's own
+# setting, also its limit on form fields read into memory).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("RAWPROC_MAX_BODY_BYTES", default=2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("RAWPROC_MAX_FIELDS", default=1000)
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("RAWPROC_MAX_FILES", default=10)
+CSRF_FAILURE_VIEW = "rawproc.api.errors.csrf_failure"
+
+# --- Proxies --------------------------------------------------------------------------
+# Addresses or CIDR networks whose X-Forwarded-Proto / X-Forwarded-For are believed.
+RAWPROC_TRUSTED_PROXIES: list[str] = env.list(
+    "RAWPROC_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"]
+)
+
+# --- Sign-in throttling and lockout (django-axes) -------------------------------------
+# Failed sign-ins are counted in the database for a user name from one client address; at
+# the limit, that pair is locked out (429 page) for the cool-off time. Every sign-in form
+# (pages, admin, the API's browsable login) goes through authenticate() and so through it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("RAWPROC_SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("RAWPROC_SIGNIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "rawproc.middleware.proxies.client_ip"
+AXES_LOCKOUT_TEMPLATE = "rawproc/locked_out.html"
+AXES_VERBOSE = False
+
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------
+# No inline script and no inline style on the app's pages; the API docs (Swagger UI,
+# Redoc) relax style-src for their generated styles (rawproc.api.docs). Signed URLs of
+# an S3 store are on another origin: images and direct uploads may go there.
+def _storage_origins() -> list[str]:
+    if not AWS_STORAGE_BUCKET_NAME:
+        return []
+    if AWS_S3_ENDPOINT_URL:
+        parts = urlsplit(AWS_S3_ENDPOINT_URL)
+        return [
+            f"{parts.scheme}://{parts.netloc}",
+            f"{parts.scheme}://{AWS_STORAGE_BUCKET_NAME}.{parts.netloc}",
+        ]
+    return [f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com", "https://*.amazonaws.com"]
+
+
+RAWPROC_CSP_STORAGE_ORIGINS: list[str] = env.list(
+    "RAWPROC_CSP_STORAGE_ORIGINS", default=_storage_origins()
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:", *RAWPROC_CSP_STORAGE_ORIGINS],
+        "connect-src": [SELF, *RAWPROC_CSP_STORAGE_ORIGINS],
+        "font-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}

@@ -8,9 +8,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -49,11 +57,59 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "message": message, **extra}
 
 
+# --- Request shapes: errors Django raises while reading a request ----------------------
+# Raised wherever the body or the query string is first read (a DRF parser, a Django view,
+# the CSRF check); each becomes a 4xx with a stable code instead of a 500.
+_SHAPE_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
+    (
+        RequestDataTooBig,
+        413,
+        "request_too_large",
+        "The request body is larger than this endpoint accepts.",
+    ),
+    (TooManyFieldsSent, 400, "too_many_fields", "The request has too many fields."),
+    (TooManyFilesSent, 400, "too_many_files", "The request has too many files."),
+    (MultiPartParserError, 400, "malformed_multipart", "The multipart body is malformed."),
+    (SuspiciousOperation, 400, "bad_request", "Bad request."),
+)
+
+
+def request_shape_error(exc: BaseException) -> tuple[int, str, str] | None:
+    """``(status, code, message)`` for an error in the shape of a request, else ``None``."""
+    for kind, status_code, code, message in _SHAPE_ERRORS:
+        if isinstance(exc, kind):
+            return status_code, code, message
+    return None
+
+
+def request_shape_response(exc: BaseException) -> JsonResponse | None:
+    """The JSON answer to an error in the shape of a request, else ``None``."""
+    shape = request_shape_error(exc)
+    return None if shape is None else json_error(*shape)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF exception handler: service, storage and DRF errors all become the one shape."""
+    """DRF exception handler: service, storage and DRF errors all become the one shape.
+
+    Rendered as JSON whatever the view renders otherwise (the schema's YAML, the docs'
+    HTML, the browsable API), so every error of the API has the one shape.
+    """
+    response = _error_response(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    return response
+
+
+def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, service_errors.ServiceError):
         http = _SERVICE_STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST)
         return Response(error_body(exc.code, exc.message), status=http)
+    shape = request_shape_error(exc)
+    if shape is not None:
+        http, code, message = shape
+        return Response(error_body(code, message), status=http)
     if isinstance(exc, StorageUnavailable):
         logger.warning("object storage unavailable: %s", exc)
         return Response(
@@ -109,8 +165,17 @@ def server_error(request: HttpRequest) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return json_error(400, "bad_request", "Bad request.")
+    """``handler400``: Django's answer to a SuspiciousOperation outside the API views."""
+    shape = request_shape_error(exception) if exception is not None else None
+    return (
+        json_error(*shape) if shape is not None else json_error(400, "bad_request", "Bad request.")
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return json_error(403, "permission_denied", "You do not have permission to do this.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """``CSRF_FAILURE_VIEW``: a form post without a valid CSRF token, outside the API views."""
+    return json_error(403, "permission_denied", f"CSRF check failed: {reason}".strip(": "))

@@ -1,9 +1,9 @@
 """API routes, mounted under ``/api/``."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
-from rawproc.api import views
+from rawproc.api import docs, views
 
 urlpatterns = [
     path("assets/", views.AssetListCreateApi.as_view(), name="asset-list"),
@@ -31,5 +31,6 @@ urlpatterns = [
     path("uploads/", views.UploadCreateApi.as_view(), name="upload-create"),
     path("health/", views.HealthApi.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", docs.swagger_view(), name="docs"),
+    path("redoc/", docs.redoc_view(), name="redoc"),
 ]

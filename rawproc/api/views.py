@@ -13,7 +13,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from rawproc import storage
 from rawproc.api.errors import MissingFile
 from rawproc.api.pagination import AssetPagination
+from rawproc.api.parsers import JSONParser, MultiPartParser
 from rawproc.api.serializers import (
     AssetListFilterSerializer,
     AssetOutputSerializer,

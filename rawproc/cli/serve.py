@@ -22,6 +22,11 @@ from urllib.parse import urlsplit
 from rawproc.cli._openmp import share_cores
 
 STOP_TIMEOUT_SECONDS = 20.0
+GUNICORN_LIMITS = (
+    "--limit-request-line", "8190",
+    "--limit-request-fields", "100",
+    "--limit-request-field_size", "8190",
+)  # fmt: skip
 POLL_SECONDS = 0.5
 
 
@@ -93,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
             "--workers", str(args.web_workers),
             "--worker-class", "gthread", "--threads", "4",
             "--timeout", "60", "--graceful-timeout", "10",
+            # gunicorn's own limits answer before the app, in HTML: its request line is
+            # raised to its maximum so that the app's RAWPROC_MAX_URI_BYTES (JSON 414) is
+            # the one clients meet; headers keep gunicorn's defaults (100, 8190 bytes).
+            *GUNICORN_LIMITS,
             "--access-logfile", "-",
         ],
         "worker": [

@@ -39,7 +39,7 @@ from rawproc.services.processing import asset_process
 from tests.service.conftest import SMALL_RAW, fetch, reserve
 
 REPO = Path(__file__).resolve().parents[2]
-PUBLIC_ROUTES = {"health", "schema", "docs"}
+PUBLIC_ROUTES = {"health", "schema", "docs", "redoc"}
 HANDLERS = ("get", "post", "put", "patch", "delete")
 
 

@@ -1,0 +1,1 @@
+"""Django middleware of the service, one concern per module."""

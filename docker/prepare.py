@@ -15,29 +15,15 @@ import sys
 import django
 
 
-def _ensure_bucket() -> int:
+def _ensure_storage() -> int:
     from rawproc import storage
 
-    if not storage.is_s3():
-        return 0
+    create = os.environ.get("RAWPROC_CREATE_BUCKET", "").lower() in ("1", "true", "yes")
     try:
-        storage.check()
-        print(f"bucket {storage.backend().bucket_name!r} is reachable")
-        return 0
-    except storage.StorageError as exc:  # a missing bucket answers 404
-        if os.environ.get("RAWPROC_CREATE_BUCKET", "").lower() not in ("1", "true", "yes"):
-            print(f"prepare: the bucket cannot be used: {exc}", file=sys.stderr)
-            return 1
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    name = storage.backend().bucket_name
-    try:
-        storage.backend().connection.meta.client.create_bucket(Bucket=name)
-        storage.check()
-    except (BotoCoreError, ClientError, storage.StorageError) as exc:
-        print(f"prepare: cannot create the bucket {name!r}: {exc}", file=sys.stderr)
+        print(storage.prepare(create=create))
+    except storage.StorageError as exc:
+        print(f"prepare: the storage cannot be used: {exc}", file=sys.stderr)
         return 1
-    print(f"bucket {name!r} created")
     return 0
 
 
@@ -52,7 +38,7 @@ def main() -> int:
     except DatabaseError as exc:
         print(f"prepare: the database is unavailable: {exc}", file=sys.stderr)
         return 1
-    return _ensure_bucket()
+    return _ensure_storage()
 
 
 if __name__ == "__main__":

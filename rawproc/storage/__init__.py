@@ -77,6 +77,7 @@ __all__ = [
     "move",
     "open_object",
     "original_key",
+    "prepare",
     "read_head",
     "rendition_key",
     "safe_filename",
@@ -181,6 +182,11 @@ def list_objects(prefix: str) -> Iterator[ObjectInfo]:
 def check() -> None:
     """Raise ``StorageUnavailable`` unless the bucket (or folder) is reachable and usable."""
     backend().check()
+
+
+def prepare(*, create: bool) -> str:
+    """Make sure the store can be used (see ``ObjectStore.prepare``); the release step."""
+    return backend().prepare(create=create)
 
 
 def signed_url(

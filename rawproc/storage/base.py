@@ -116,6 +116,12 @@ class ObjectStore(abc.ABC):
         """Raise ``StorageUnavailable`` unless the store is reachable and writable."""
 
     @abc.abstractmethod
+    def prepare(self, *, create: bool) -> str:
+        """Make sure the store can be used, once per release: a missing bucket (or folder)
+        is made only when ``create`` is true, else ``StorageUnavailable`` is raised. Returns
+        a line for the operator saying what was found or made."""
+
+    @abc.abstractmethod
     def signed_url(
         self,
         key: str,

@@ -126,6 +126,11 @@ class FileStore(ObjectStore):
             probe.write_bytes(b"ok")
             probe.unlink()
 
+    def prepare(self, *, create: bool) -> str:
+        # The data folder is the app's own: it is made whether or not ``create`` is set.
+        self.check()
+        return f"folder {str(self.location)!r} is writable"
+
     def signed_url(
         self,
         key: str,

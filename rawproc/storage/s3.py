@@ -37,7 +37,7 @@ def _translate_errors(key: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NotFound"):
+        if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
             raise ObjectNotFound(key) from exc
         raise StorageUnavailable(f"{key}: {exc}") from exc
     except (BotoCoreError, OSError) as exc:
@@ -143,6 +143,18 @@ class S3Store(ObjectStore):
     def check(self) -> None:
         with _translate_errors("(health check)"):
             self._client.head_bucket(Bucket=self._bucket)
+
+    def prepare(self, *, create: bool) -> str:
+        try:
+            self.check()
+            return f"bucket {self._bucket!r} is reachable"
+        except ObjectNotFound:  # HeadBucket answers 404 for a bucket that does not exist
+            if not create:
+                raise StorageUnavailable(f"bucket {self._bucket!r} does not exist") from None
+        with _translate_errors(f"(create bucket {self._bucket})"):
+            self._client.create_bucket(Bucket=self._bucket)
+        self.check()
+        return f"bucket {self._bucket!r} created"
 
     def signed_url(
         self,

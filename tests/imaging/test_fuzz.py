@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rawproc.imaging import BUILTIN, CorruptFile, engine, process_raw
-from rawproc.imaging.errors import SENSOR_DATA_GARBAGE, SensorDataUnusable
+from rawproc.imaging.engine import EngineOptions
+from rawproc.imaging.errors import SENSOR_DATA_GARBAGE
 from tests.fixtures.dngmaker import PreviewMode, make_dng
 from tests.fixtures.mutate import (
     INTERESTING,
@@ -109,8 +110,8 @@ def test_fuzz_metadata_reader(seed: str) -> None:
 def test_one_colour_sensor_render_becomes_rgb(tmp_path: Path) -> None:
     """Found by scripts/fuzz.py: a rewritten SamplesPerPixel makes LibRaw render one colour
     channel, which Pillow cannot take as it is. Made RGB, the render reaches the garbage
-    check, which sees the scrambled mosaic for the noise it is (the mutation also broke the
-    preview, so the file fails)."""
+    check, which sees the scrambled mosaic for the noise it is; the embedded preview
+    survived the mutation, so the file is served from it, degraded, with the reason."""
     seed = make_dng(tmp_path / "seed.dng", width=240, height=160).read_bytes()
     data = apply_all(
         seed,
@@ -119,7 +120,14 @@ def test_one_colour_sensor_render_becomes_rgb(tmp_path: Path) -> None:
             Mutation("insert", 1004, 1, bytes.fromhex("de0e95a806bef7f7")),
         ],
     )
-    with pytest.raises(SensorDataUnusable) as info:
-        process_raw(io.BytesIO(data), (BUILTIN["thumbnail"],), name="mono.dng")
-    assert info.value.problem == SENSOR_DATA_GARBAGE
-    assert "noise" in info.value.detail
+    result = process_raw(
+        io.BytesIO(data),
+        (BUILTIN["thumbnail"],),
+        EngineOptions(force_sensor=True),
+        name="mono.dng",
+    )
+    assert result.degraded
+    [warning] = result.warnings
+    assert warning.code == SENSOR_DATA_GARBAGE
+    assert "noise" in warning.detail
+    assert [r.source for r in result.renditions] == [engine.SOURCE_PREVIEW]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -133,6 +134,36 @@ def test_check_reports_a_missing_bucket(settings: Settings, s3_bucket: str) -> N
     settings.STORAGES = dict(settings.STORAGES)
     with pytest.raises(storage.StorageError):
         storage.check()
+
+
+@pytest.mark.django_db
+def test_prepare_creates_a_missing_bucket_only_when_allowed(
+    settings: Settings, s3_bucket: str
+) -> None:
+    assert storage.prepare(create=False) == f"bucket {s3_bucket!r} is reachable"
+    missing = f"prepare-{time.monotonic_ns()}"
+    settings.STORAGES["default"]["OPTIONS"]["bucket_name"] = missing
+    settings.STORAGES = dict(settings.STORAGES)
+    with pytest.raises(storage.StorageUnavailable, match="does not exist"):
+        storage.prepare(create=False)
+    assert storage.prepare(create=True) == f"bucket {missing!r} created"
+    storage.save(KEY, b"written after the release step")
+    assert storage.read_head(KEY) == b"written after the release step"
+    assert storage.prepare(create=True) == f"bucket {missing!r} is reachable"
+
+
+@pytest.mark.django_db
+def test_prepare_makes_the_data_folder(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(folder)},
+        },
+    }
+    assert "is writable" in storage.prepare(create=False)
+    assert folder.is_dir()
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,9 @@ a hue-preserving clip for highlights), where LibRaw clips each channel
 The demosaic is Hamilton-Adams for green with colour-difference red and blue, as sharp as
 LibRaw's default AHD on photographs (``benchmarks/demosaic.py``) and vectorised with
 OpenCV's filters.
-Only plain 2x2 Bayer sensors with three colours and square pixels are developed here;
-everything else (X-Trans, Foveon, four-colour, monochrome, linear DNG) stays with LibRaw.
+Only the layouts ``refusal`` allows (plain 2x2 Bayer, three colours, square pixels, visible
+data of the picture's size) are developed here; everything else (X-Trans, Foveon,
+four-colour, monochrome, linear DNG, SuperCCD/EXR) stays with LibRaw.
 """
 
 from __future__ import annotations
@@ -116,22 +117,52 @@ _XYZ_FROM_SRGB = np.array(
 
 
 def developable(raw: RawFile) -> bool:
-    """Whether this sensor is a plain Bayer mosaic this module renders like LibRaw."""
+    """Whether this sensor is of a layout this module renders like LibRaw (``refusal``)."""
+    return refusal(raw) is None
+
+
+def refusal(raw: RawFile) -> str | None:
+    """Why the band developer leaves this sensor to LibRaw, or ``None`` when it takes it.
+
+    An allow-list: only a plain 2x2 Bayer mosaic of red, green and blue with square
+    pixels, the camera's white balance, a known colour matrix and visible data whose shape
+    is the picture's size. Anything else (X-Trans's 6x6 pattern, Foveon's stacked layers,
+    four-colour sensors, monochrome, linear DNGs, Fuji SuperCCD/EXR whose picture LibRaw
+    turns by 45 degrees so its size is not the data's) is LibRaw's to render.
+    """
     libraw = raw.libraw
+    if libraw is None:
+        return "LibRaw did not open the file"
     try:
-        if libraw is None or int(libraw.num_colors) != 3:
-            return False
-        if libraw.raw_type != rawpy.RawType.Flat or float(libraw.sizes.pixel_aspect) != 1.0:
-            return False
-        if _pattern(libraw) is None or _camera_to_srgb(raw) is None:
-            return False
-        if float(libraw.camera_whitebalance[0]) == -1:  # LibRaw's cue to balance automatically
-            return False
-        visible = libraw.raw_image_visible
+        for rule, refused in _LAYOUT_RULES:
+            if refused(raw, libraw):
+                return rule
     # rawpy raises NotImplementedError for colour layouts it cannot describe.
-    except (rawpy.LibRawError, NotImplementedError, AttributeError, ValueError, TypeError):
-        return False  # LibRaw renders it
-    return visible is not None and visible.ndim == 2 and min(visible.shape) >= 2
+    except (rawpy.LibRawError, NotImplementedError, AttributeError, ValueError, TypeError) as exc:
+        return f"the layout cannot be read ({type(exc).__name__})"
+    return None
+
+
+def _visible_geometry_differs(libraw: Any) -> bool:
+    visible = libraw.raw_image_visible
+    if visible is None or visible.ndim != 2 or min(visible.shape) < 2:
+        return True
+    sizes = libraw.sizes
+    return tuple(visible.shape) != (int(sizes.height), int(sizes.width))
+
+
+_Rule = Callable[[RawFile, Any], bool]
+# Each rule names what it checks and says True when the sensor fails it; first failure wins.
+_LAYOUT_RULES: tuple[tuple[str, _Rule], ...] = (
+    ("not three colours", lambda raw, lr: int(lr.num_colors) != 3),
+    ("not a flat mosaic", lambda raw, lr: lr.raw_type != rawpy.RawType.Flat),
+    ("pixels not square", lambda raw, lr: float(lr.sizes.pixel_aspect) != 1.0),
+    ("not a 2x2 Bayer pattern", lambda raw, lr: _pattern(lr) is None),
+    ("no colour matrix", lambda raw, lr: _camera_to_srgb(raw) is None),
+    # LibRaw's cue to balance automatically
+    ("no camera white balance", lambda raw, lr: float(lr.camera_whitebalance[0]) == -1),
+    ("visible data not the picture's size", lambda raw, lr: _visible_geometry_differs(lr)),
+)
 
 
 def develop(raw: RawFile, *, half_size: bool, orientation: int) -> Image.Image:

@@ -24,6 +24,7 @@ from rawproc.imaging.develop import (
     _Scratch,
     develop,
     developable,
+    refusal,
 )
 from rawproc.imaging.orientation import apply_orientation
 from rawproc.imaging.rawfile import RawFile, open_raw
@@ -169,7 +170,7 @@ def _stub(**overrides: object) -> RawFile:
     facts: dict[str, object] = {
         "num_colors": 3,
         "raw_type": rawpy.RawType.Flat,
-        "sizes": SimpleNamespace(pixel_aspect=1.0),
+        "sizes": SimpleNamespace(pixel_aspect=1.0, width=4, height=4),
         "color_desc": b"RGBG",
         "raw_pattern": np.array([[0, 1], [3, 2]]),
         "color_matrix": np.zeros((3, 4)),
@@ -188,20 +189,53 @@ def test_a_plain_bayer_sensor_is_developed_here() -> None:
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "reason"),
     [
-        {"num_colors": 4, "color_desc": b"CMYG"},  # four-colour sensor
-        {"raw_pattern": np.zeros((6, 6), int)},  # X-Trans
-        {"raw_type": rawpy.RawType.Stack},  # linear DNG, Foveon
-        {"sizes": SimpleNamespace(pixel_aspect=2.0)},  # non-square pixels
-        {"camera_whitebalance": [-1.0, 1.0, 1.0, 0.0]},  # LibRaw balances automatically
-        {"rgb_xyz_matrix": np.zeros((4, 3))},  # LibRaw knows no colour for it
-        {"raw_image_visible": None},
+        ({"num_colors": 4, "color_desc": b"CMYG"}, "not three colours"),
+        ({"color_desc": b"CMYG"}, "not a 2x2 Bayer pattern"),  # three-colour CMY
+        ({"raw_pattern": np.zeros((6, 6), int)}, "not a 2x2 Bayer pattern"),  # X-Trans
+        ({"raw_pattern": np.array([[0, 0], [2, 2]])}, "not a 2x2 Bayer pattern"),  # stripes
+        ({"raw_type": rawpy.RawType.Stack}, "not a flat mosaic"),  # linear DNG, Foveon
+        (
+            {"sizes": SimpleNamespace(pixel_aspect=2.0, width=4, height=4)},
+            "pixels not square",
+        ),
+        ({"camera_whitebalance": [-1.0, 1.0, 1.0, 0.0]}, "no camera white balance"),
+        ({"rgb_xyz_matrix": np.zeros((4, 3))}, "no colour matrix"),
+        ({"raw_image_visible": None}, "visible data not the picture's size"),
+        # SuperCCD/EXR: LibRaw turns the picture by 45 degrees, so it is larger than the data
+        (
+            {"sizes": SimpleNamespace(pixel_aspect=1.0, width=7, height=6)},
+            "visible data not the picture's size",
+        ),
+        ({"raw_image_visible": np.zeros((4, 3), np.uint16)}, "visible data not the picture's size"),
+        ({"raw_image_visible": np.zeros(16, np.uint16)}, "visible data not the picture's size"),
     ],
-    ids=["four-colour", "x-trans", "linear", "pixel-aspect", "auto-wb", "no-matrix", "no-data"],
+    ids=[
+        "four-colour",
+        "cmy",
+        "x-trans",
+        "stripes",
+        "linear",
+        "pixel-aspect",
+        "auto-wb",
+        "no-matrix",
+        "no-data",
+        "superccd",
+        "clipped",
+        "one-row",
+    ],
 )
-def test_other_sensors_stay_with_libraw(overrides: dict[str, object]) -> None:
-    assert not developable(_stub(**overrides))
+def test_other_sensors_stay_with_libraw(overrides: dict[str, object], reason: str) -> None:
+    raw = _stub(**overrides)
+    assert refusal(raw) == reason
+    assert not developable(raw)
+
+
+def test_a_file_libraw_did_not_open_is_not_developed() -> None:
+    raw = _stub()
+    raw.libraw = None
+    assert refusal(raw) == "LibRaw did not open the file"
 
 
 def test_a_layout_rawpy_cannot_describe_stays_with_libraw() -> None:

@@ -216,20 +216,16 @@ def asset_process(*, asset_id: str, task_id: str, final_attempt: bool = False) -
             asset.pk, task_id, "original_missing", "The original file is not in storage."
         )
         return
-    except TRANSIENT_ERRORS as exc:
+    except RETRIED_ERRORS as exc:
+        # Retried with backoff by the task; the last attempt fails the asset with the reason.
         _discard(written)
+        if isinstance(exc, MemoryError):
+            logger.warning("asset %s: out of memory (final attempt: %s)", asset_id, final_attempt)
+            code, message = "out_of_memory", OUT_OF_MEMORY
+        else:
+            code, message = "storage_unavailable", STORAGE_GAVE_UP
         if final_attempt:
-            detail = describe_exception(exc)
-            _finish_failed(asset.pk, task_id, "storage_unavailable", STORAGE_GAVE_UP, detail)
-            return
-        _release(asset.pk, task_id)
-        raise
-    except MemoryError as exc:
-        _discard(written)
-        logger.warning("asset %s: out of memory (final attempt: %s)", asset_id, final_attempt)
-        if final_attempt:
-            detail = describe_exception(exc)
-            _finish_failed(asset.pk, task_id, "out_of_memory", OUT_OF_MEMORY, detail)
+            _finish_failed(asset.pk, task_id, code, message, describe_exception(exc))
             return
         _release(asset.pk, task_id)
         raise

@@ -24,6 +24,7 @@ from tests.container.conftest import APP_IMAGE, Images, Stack
 from tests.container.docker import REPO, Docker
 from tests.fixtures.dngmaker import make_dng
 from tests.samples import FIXTURES
+from tests.service.live import upload_multipart
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
 
@@ -68,6 +69,12 @@ def _original_bytes(stack: Stack, asset: dict[str, Any]) -> bytes:
     return answer.content
 
 
+def _session(stack: Stack) -> requests.Session:
+    session = requests.Session()
+    session.headers.update(stack.auth())
+    return session
+
+
 def test_image_is_lean_labelled_and_runs_as_a_service_user(
     docker: Docker, images: Images, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,13 +108,7 @@ def test_raw_files_uploaded_from_outside_become_ready_and_download(
         print(f"\n[container] compose up to first healthy answer: {stack.seconds_to_healthy:.1f} s")
     uploaded: dict[str, bytes] = {}
     for path in sorted((FIXTURES / "raw").iterdir()):
-        with path.open("rb") as fh:
-            answer = requests.post(
-                f"{stack.api}/api/assets/", headers=stack.auth(), files={"file": (path.name, fh)},
-                timeout=120,
-            )  # fmt: skip
-        assert answer.status_code == 202, answer.text
-        uploaded[answer.json()["id"]] = path.read_bytes()
+        uploaded[upload_multipart(_session(stack), stack.api, path)["id"]] = path.read_bytes()
     # A generated DNG through a direct upload: the bytes go straight to the bucket.
     dng = make_dng(tmp_path / "direct.dng", width=900, height=600, preview_size=400, seed=7)
     data = dng.read_bytes()
@@ -142,13 +143,7 @@ def test_a_worker_container_killed_mid_task_leaves_the_asset_to_end_ready(
 ) -> None:
     # Big enough, with no embedded preview, that every rendition needs a full decode.
     dng = make_dng(tmp_path / "big.dng", width=4000, height=3000, preview="none", seed=11)
-    with dng.open("rb") as fh:
-        answer = requests.post(
-            f"{stack.api}/api/assets/", headers=stack.auth(), files={"file": (dng.name, fh)},
-            timeout=120,
-        )  # fmt: skip
-    assert answer.status_code == 202, answer.text
-    asset_id = answer.json()["id"]
+    asset_id = upload_multipart(_session(stack), stack.api, dng)["id"]
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
         status = requests.get(

@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from harness.seaweedfs import SeaweedFS
 from rawproc import storage
 from rawproc.models import Asset
+from rawproc.services.processing import asset_process
 from rawproc.services.uploads import upload_create
 from tests.fixtures.dngmaker import make_dng
 from tests.samples import FIXTURES
@@ -56,6 +57,12 @@ def s3_storage_settings(server: SeaweedFS, bucket: str) -> dict[str, Any]:
 
 def _use_storage(settings: Any, default: dict[str, Any]) -> None:
     settings.STORAGES = {**settings.STORAGES, "default": default}
+
+
+def process_now(asset_id: str) -> Asset:
+    """Run the processing task in this process, as a worker would, and reload the asset."""
+    asset_process(asset_id=asset_id, task_id=Asset.objects.get(pk=asset_id).task_id)
+    return Asset.objects.get(pk=asset_id)
 
 
 def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:

@@ -113,7 +113,7 @@ def running_server(
 
 def upload_multipart(api: requests.Session, base: str, path: Path) -> dict[str, Any]:
     with path.open("rb") as fh:
-        answer = api.post(f"{base}/api/assets/", files={"file": (path.name, fh)}, timeout=60)
+        answer = api.post(f"{base}/api/assets/", files={"file": (path.name, fh)}, timeout=120)
     assert answer.status_code == 202, answer.text
     return dict(answer.json())
 

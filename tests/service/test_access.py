@@ -35,8 +35,7 @@ from rawproc import storage
 from rawproc.api import urls as api_urls
 from rawproc.cli import main
 from rawproc.models import Asset
-from rawproc.services.processing import asset_process
-from tests.service.conftest import SMALL_RAW, fetch, reserve
+from tests.service.conftest import SMALL_RAW, fetch, process_now, reserve
 
 REPO = Path(__file__).resolve().parents[2]
 PUBLIC_ROUTES = {"health", "schema", "docs", "redoc"}
@@ -68,7 +67,7 @@ def upload(api: APIClient) -> str:
     )
     assert answer.status_code == 202, answer.content
     asset_id = str(answer.json()["id"])
-    asset_process(asset_id=asset_id, task_id=Asset.objects.get(pk=asset_id).task_id)
+    process_now(asset_id)
     return asset_id
 
 

@@ -14,10 +14,9 @@ from rest_framework.test import APIClient
 
 from rawproc import storage
 from rawproc.models import Asset, AssetStatus, Variant
-from rawproc.services.processing import asset_process
 from tests.fixtures.strip import strip_pixels
 from tests.samples import FIXTURES
-from tests.service.conftest import SMALL_RAW, fetch
+from tests.service.conftest import SMALL_RAW, fetch, process_now
 
 pytestmark = pytest.mark.django_db
 
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.django_db
 def upload(api: APIClient, path: Path = SMALL_RAW, name: str | None = None) -> Any:
     with path.open("rb") as fh:
         return api.post("/api/assets/", {"file": SimpleUploadedFile(name or path.name, fh.read())})
-
-
-def process(asset_id: str) -> Asset:
-    asset = Asset.objects.get(pk=asset_id)
-    asset_process(asset_id=asset_id, task_id=asset.task_id)
-    return Asset.objects.get(pk=asset_id)
 
 
 def test_upload_is_stored_and_queued_after_commit(
@@ -115,7 +108,7 @@ def test_authentication_is_required(db: None) -> None:
 
 def test_other_users_get_404_everywhere(api: APIClient, other_api: APIClient) -> None:
     asset_id = upload(api).json()["id"]
-    process(asset_id)
+    process_now(asset_id)
     base = f"/api/assets/{asset_id}/"
     for method, url in [
         ("get", base),
@@ -135,7 +128,7 @@ def test_detail_has_metadata_and_signed_variants(
     api: APIClient, dng_factory: Callable[..., Path], backend: str
 ) -> None:
     asset_id = upload(api, dng_factory()).json()["id"]
-    process(asset_id)
+    process_now(asset_id)
     body = api.get(f"/api/assets/{asset_id}/").json()
     assert body["status"] == "ready"
     assert body["camera_make"] == "NIKON CORPORATION"
@@ -162,8 +155,8 @@ def test_list_filters_and_ordering(api: APIClient, dng_factory: Callable[..., Pa
         api, dng_factory("high.dng", exif={"ISO": 3200, "Model": "NIKON Z 8"}, seed=2)
     ).json()["id"]
     queued = upload(api).json()["id"]
-    process(low)
-    process(high)
+    process_now(low)
+    process_now(high)
 
     def ids(query: str) -> list[str]:
         answer = api.get(f"/api/assets/?{query}")
@@ -189,12 +182,12 @@ def test_reprocess_replaces_variants_and_deletes_old_objects(
     api: APIClient, dng_factory: Callable[..., Path]
 ) -> None:
     asset_id = upload(api, dng_factory()).json()["id"]
-    process(asset_id)
+    process_now(asset_id)
     old_keys = set(Variant.objects.filter(asset_id=asset_id).values_list("storage_key", flat=True))
     answer = api.post(f"/api/assets/{asset_id}/reprocess/")
     assert (answer.status_code, answer.json()["status"]) == (202, "queued")
     assert len(answer.json()["variants"]) == 2  # the old ones stay until replaced
-    process(asset_id)
+    process_now(asset_id)
     new_keys = set(Variant.objects.filter(asset_id=asset_id).values_list("storage_key", flat=True))
     assert len(new_keys) == 2 and not new_keys & old_keys
     assert all(storage.exists(key) for key in new_keys)
@@ -205,7 +198,7 @@ def test_delete_removes_stored_objects(
     api: APIClient, dng_factory: Callable[..., Path], backend: str
 ) -> None:
     asset_id = upload(api, dng_factory()).json()["id"]
-    asset = process(asset_id)
+    asset = process_now(asset_id)
     keys = [asset.storage_key, *asset.variants.values_list("storage_key", flat=True)]
     assert all(storage.exists(key) for key in keys)
     assert api.delete(f"/api/assets/{asset_id}/").status_code == 204
@@ -264,7 +257,7 @@ def test_direct_upload_duplicate_is_marked_by_the_worker(api: APIClient, backend
     answer = api.post(body["complete_url"])
     # complete no longer reads the bytes: the duplicate is found by the worker.
     assert (answer.status_code, answer.json()["status"]) == (202, "queued")
-    process(str(asset.pk))
+    process_now(str(asset.pk))
     detail = api.get(body["asset"]["url"]).json()
     assert detail["status"] == "failed"
     assert detail["error"]["code"] == "duplicate"
@@ -331,7 +324,7 @@ def test_failed_asset_keeps_its_metadata_and_is_found_by_its_camera(api: APIClie
         (FIXTURES / "raw" / "pentax_k-3-ii_truncated.pef").read_bytes(), previews=True
     )
     created = api.post("/api/assets/", {"file": SimpleUploadedFile("stripped.pef", data)})
-    asset = process(created.json()["id"])
+    asset = process_now(created.json()["id"])
     assert asset.status == AssetStatus.FAILED
     assert (asset.camera_model, asset.lens_model, asset.iso) == (
         "PENTAX K-3 II",

@@ -28,8 +28,7 @@ from tests.fixtures.badfiles import cut, flip, image_bytes
 from tests.fixtures.dngmaker import make_bomb_dng, make_dng
 from tests.fixtures.messages import not_human
 from tests.samples import FIXTURES
-from tests.service.conftest import fetch
-from tests.service.test_api import process
+from tests.service.conftest import fetch, process_now
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +135,7 @@ def test_bad_input_lying_content_type_is_ignored(
             "DNG",
         )
         asset_id = answer.json()["id"]
-        assert process(asset_id).status == AssetStatus.READY
+        assert process_now(asset_id).status == AssetStatus.READY
         status, _, headers = fetch(api.get(f"/api/assets/{asset_id}/original/")["Location"])
         assert status == 200
         assert headers["Content-Type"] == "image/x-adobe-dng"
@@ -167,13 +166,13 @@ def test_bad_input_accepted_then_failed_or_degraded(
         "cut90.NEF": (cut(nef, 0.9), "degraded"),
     }
     before = send(api, route, "before.dng", dng_factory(seed=10).read_bytes()).json()["id"]
-    assert process(before).status == AssetStatus.READY
+    assert process_now(before).status == AssetStatus.READY
     before_keys = set(Asset.objects.get(pk=before).variants.values_list("storage_key", flat=True))
 
     for filename, (data, expected) in cases.items():
         answer = send(api, route, filename, data)
         assert answer.status_code == 202, (filename, answer.content)
-        asset = process(answer.json()["id"])
+        asset = process_now(answer.json()["id"])
         shown = api.get(f"/api/assets/{asset.pk}/").json()
         if expected == "degraded":
             assert (asset.status, asset.degraded) == (AssetStatus.READY, True), filename
@@ -196,7 +195,7 @@ def test_bad_input_accepted_then_failed_or_degraded(
             }
 
     after = send(api, route, "after.dng", dng_factory(seed=11).read_bytes()).json()["id"]
-    assert process(after).status == AssetStatus.READY
+    assert process_now(after).status == AssetStatus.READY
     still = Asset.objects.get(pk=before)
     assert still.status == AssetStatus.READY
     assert set(still.variants.values_list("storage_key", flat=True)) == before_keys
@@ -240,7 +239,7 @@ def test_bad_input_hostile_filenames_are_stored_safely(
         assert status == 200
         assert content[:4] == b"II*\x00"
         assert _download_name(headers["Content-Disposition"]) == shown
-        assert process(str(asset.pk)).status == AssetStatus.READY
+        assert process_now(str(asset.pk)).status == AssetStatus.READY
 
 
 def test_bad_input_nul_in_filename(api: APIClient, dng_factory: Callable[..., Path]) -> None:

@@ -23,6 +23,7 @@ from botocore.config import Config
 from harness.stack import Stack, running_stack
 from tests.fixtures.messages import not_human
 from tests.service.faultworker import BUG_MARKER_ENV, OOM_MARKER_ENV
+from tests.service.live import upload_multipart
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -51,12 +52,8 @@ def stack() -> Iterator[Stack]:
 
 
 def upload(stack: Stack, path: Path) -> str:
-    with path.open("rb") as fh:
-        answer = stack.session().post(
-            f"{stack.base}/api/assets/", files={"file": (path.name, fh)}, timeout=120
-        )
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["url"])
+    """Upload over HTTP; return the asset's API URL."""
+    return str(upload_multipart(stack.session(), stack.base, path)["url"])
 
 
 def finished(stack: Stack, url: str) -> dict[str, Any]:

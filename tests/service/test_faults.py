@@ -30,6 +30,7 @@ from PIL import Image
 from harness.redis import RedisServer
 from harness.stack import Stack, running_stack
 from tests.service.faultworker import DELAY_ENV
+from tests.service.live import upload_multipart
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -90,12 +91,7 @@ def make_file(dng_factory: Callable[..., Path]) -> Callable[[], Path]:
 
 def upload(stack: Stack, path: Path) -> str:
     """Upload over HTTP; return the asset's API URL."""
-    with path.open("rb") as fh:
-        answer = stack.session().post(
-            f"{stack.base}/api/assets/", files={"file": (path.name, fh)}, timeout=120
-        )
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["url"])
+    return str(upload_multipart(stack.session(), stack.base, path)["url"])
 
 
 def asset(stack: Stack, url: str) -> dict[str, Any]:

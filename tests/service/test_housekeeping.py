@@ -21,7 +21,7 @@ from rawproc.models import Asset, Variant
 from rawproc.selectors import user_storage_used
 from rawproc.services.processing import asset_process
 from rawproc.services.storage_audit import storage_audit, storage_sweep
-from tests.service.conftest import SMALL_RAW, post_form, reserve
+from tests.service.conftest import SMALL_RAW, post_form, process_now, reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +31,7 @@ def _upload(api: APIClient, path: Path) -> Any:
 
 
 def _processed(api: APIClient, path: Path) -> Asset:
-    asset_id = _upload(api, path).json()["id"]
-    asset = Asset.objects.get(pk=asset_id)
-    asset_process(asset_id=asset_id, task_id=asset.task_id)
-    return Asset.objects.get(pk=asset_id)
+    return process_now(_upload(api, path).json()["id"])
 
 
 def test_abandoned_uploads_expire_with_their_objects(

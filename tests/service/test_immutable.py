@@ -16,10 +16,9 @@ from rest_framework.test import APIClient
 
 from rawproc import storage
 from rawproc.models import Asset, AssetStatus
-from rawproc.services.processing import asset_process
 from rawproc.services.storage_audit import storage_sweep
 from rawproc.services.uploads import upload_complete
-from tests.service.conftest import SMALL_RAW, fetch, post_form, reserve
+from tests.service.conftest import SMALL_RAW, fetch, post_form, process_now, reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -43,12 +42,6 @@ def _target(body: dict[str, Any]) -> storage.UploadTarget:
     return storage.UploadTarget("POST", url, upload["fields"], upload["expires_at"], len(DATA))
 
 
-def _process(asset_id: str) -> Asset:
-    asset = Asset.objects.get(pk=asset_id)
-    asset_process(asset_id=asset_id, task_id=asset.task_id)
-    return Asset.objects.get(pk=asset_id)
-
-
 def _original(api: APIClient, body: dict[str, Any]) -> bytes:
     redirect = api.get(f"{body['asset']['url']}original/")
     assert redirect.status_code == 302
@@ -64,7 +57,7 @@ def test_embedded_grant_writes_once(api: APIClient) -> None:
     again = APIClient().post(target.url, {"file": _file(FAKE)})
     assert (again.status_code, again.json()["code"]) == (409, "upload_already_written")
     assert api.post(body["complete_url"]).status_code == 202
-    asset = _process(body["asset"]["id"])
+    asset = process_now(body["asset"]["id"])
     assert asset.status == AssetStatus.READY
     # After completion and processing: every rewrite attempt is refused, nothing changes.
     after = APIClient().post(target.url, {"file": _file(FAKE)})
@@ -99,13 +92,13 @@ def test_s3_rewrite_after_completion_reaches_only_the_dead_incoming_key(
     # Moved by a server-side copy: the original key has the bytes, the incoming key none.
     assert not storage.exists(asset.upload_key)
     assert storage.stat(asset.storage_key).etag == asset.original_etag
-    assert _process(str(asset.pk)).status == AssetStatus.READY
+    assert process_now(str(asset.pk)).status == AssetStatus.READY
     # S3 cannot revoke a presigned POST: the old form still writes, but only its own key.
     assert post_form(target, FAKE) == 204
     assert storage.exists(asset.upload_key)
     assert _original(api, body) == DATA
     assert api.post(f"{body['asset']['url']}reprocess/").status_code == 202
-    assert _process(str(asset.pk)).status == AssetStatus.READY
+    assert process_now(str(asset.pk)).status == AssetStatus.READY
     # The field naming the key cannot be pointed at the original: the signature breaks.
     forged = {**target.fields, "key": asset.storage_key}
     assert post_form(target, FAKE, forged) in (0, 400, 403)
@@ -143,7 +136,7 @@ def test_worker_refuses_an_original_changed_after_completion(
     asset = Asset.objects.get(pk=body["asset"]["id"])
     # Only the app's own credentials can do this (a bug, an operator, a restore).
     storage.save(asset.storage_key, FAKE if how == "same_size" else DATA + b"tail")
-    failed = _process(str(asset.pk))
+    failed = process_now(str(asset.pk))
     assert failed.status == AssetStatus.FAILED
     assert failed.error_code == "original_changed"
     assert failed.variants.count() == 0 and failed.sha256 is None
@@ -153,7 +146,7 @@ def test_worker_refuses_a_rewritten_multipart_original(api: APIClient, backend: 
     answer = api.post("/api/assets/", {"file": _file(DATA)})
     asset = Asset.objects.get(pk=answer.json()["id"])
     storage.save(asset.storage_key, FAKE)
-    assert _process(str(asset.pk)).error_code == "original_changed"
+    assert process_now(str(asset.pk)).error_code == "original_changed"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,9 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from rawproc.models import Asset
-from rawproc.services.processing import asset_process
-from tests.service.conftest import SMALL_RAW
+from tests.service.conftest import SMALL_RAW, process_now
 
 FUZZ_EXAMPLES = int(os.environ.get("RAWPROC_FUZZ_EXAMPLES", "25"))
 CHECKS = [
@@ -71,7 +69,7 @@ def owner(db: None, settings: Any) -> tuple[str, str]:
         "/api/assets/", {"file": SimpleUploadedFile(SMALL_RAW.name, SMALL_RAW.read_bytes())}
     )
     asset_id = str(answer.json()["id"])
-    asset_process(asset_id=asset_id, task_id=Asset.objects.get(pk=asset_id).task_id)
+    process_now(asset_id)
     return token, asset_id
 
 

@@ -12,9 +12,10 @@ from django.http import Http404
 
 from rawproc.models import DUPLICATE, Asset, AssetStatus, Variant
 
+DEFAULT_ORDERING = "-created_at"
 ORDERINGS = (
-    "created_at",
     "-created_at",
+    "created_at",
     "taken_at",
     "-taken_at",
     "size",
@@ -39,14 +40,15 @@ class AssetFilters(TypedDict, total=False):
 
 
 def asset_list(*, owner: User, filters: AssetFilters | None = None) -> QuerySet[Asset]:
-    """The owner's assets, filtered; text filters match case-insensitively and in full."""
+    """The owner's assets, filtered; text filters match case-insensitively, any part of the
+    name ("d7100" finds "NIKON D7100")."""
     filters = filters or {}
     lookups: dict[str, Any] = {}
     if "status" in filters:
         lookups["status"] = filters["status"]
     for field in ("camera_make", "camera_model", "lens_model"):
         if field in filters:
-            lookups[f"{field}__iexact"] = filters[field]
+            lookups[f"{field}__icontains"] = filters[field]
     if "iso_min" in filters:
         lookups["iso__gte"] = filters["iso_min"]
     if "iso_max" in filters:
@@ -55,12 +57,24 @@ def asset_list(*, owner: User, filters: AssetFilters | None = None) -> QuerySet[
         lookups["taken_at__gte"] = filters["taken_after"]
     if "taken_before" in filters:
         lookups["taken_at__lt"] = filters["taken_before"]
-    ordering = filters.get("ordering", "-created_at")
+    ordering = filters.get("ordering", DEFAULT_ORDERING)
     return (
         Asset.objects.filter(owner=owner, **lookups)
         .prefetch_related("variants")
         .order_by(ordering, "-created_at", "id")
     )
+
+
+def asset_field_values(*, owner: User, field: str, limit: int = 200) -> list[str]:
+    """The distinct values of one text column across the owner's assets (filter suggestions)."""
+    values = (
+        Asset.objects.filter(owner=owner)
+        .exclude(**{field: ""})
+        .order_by(field)
+        .values_list(field, flat=True)
+        .distinct()
+    )
+    return list(values[:limit])
 
 
 def asset_get(*, owner: User, asset_id: UUID | str) -> Asset:

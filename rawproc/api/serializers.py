@@ -68,6 +68,17 @@ class AssetListFilterSerializer(serializers.Serializer[Any]):
     taken_before = serializers.DateTimeField(required=False)
     ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A range whose lower bound is above its upper one matches nothing: it is a mistake."""
+        ranges = (
+            ("iso_min", "iso_max", "The maximum ISO is below the minimum."),
+            ("taken_after", "taken_before", "The end date is before the start date."),
+        )
+        for low, high, message in ranges:
+            if low in attrs and high in attrs and attrs[low] > attrs[high]:
+                raise serializers.ValidationError({high: message})
+        return attrs
+
 
 class SignedLinkSerializer(serializers.Serializer[storage.SignedUrl]):
     url = serializers.URLField()

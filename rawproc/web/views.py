@@ -20,8 +20,8 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 
-from rawproc.models import Asset, AssetStatus
-from rawproc.selectors import ORDERINGS, asset_get
+from rawproc.models import AssetStatus
+from rawproc.selectors import DEFAULT_ORDERING, ORDERINGS, asset_field_values, asset_get
 
 # Any valid UUID: reversed into a URL, then swapped for the placeholder the scripts fill in.
 _SAMPLE_ID = uuid.UUID(int=0)
@@ -83,18 +83,6 @@ def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _distinct(owner: User, field: str) -> list[str]:
-    """Values of one field across the owner's assets, offered as filter suggestions."""
-    values = (
-        Asset.objects.filter(owner=owner)
-        .exclude(**{field: ""})
-        .order_by(field)
-        .values_list(field, flat=True)
-        .distinct()
-    )
-    return list(values[:200])
-
-
 @signed_in
 def gallery(request: SignedInRequest) -> HttpResponse:
     context = {
@@ -107,8 +95,10 @@ def gallery(request: SignedInRequest) -> HttpResponse:
         "max_upload_bytes": settings.RAWPROC_MAX_UPLOAD_BYTES,
         "statuses": AssetStatus.choices,
         "orderings": [(value, ORDERING_LABELS.get(value, value)) for value in ORDERINGS],
-        "cameras": _distinct(request.user, "camera_model"),
-        "lenses": _distinct(request.user, "lens_model"),
+        # What the Sort box shows is what the grid is sorted by, the default included.
+        "ordering": request.GET.get("ordering") or DEFAULT_ORDERING,
+        "cameras": asset_field_values(owner=request.user, field="camera_model"),
+        "lenses": asset_field_values(owner=request.user, field="lens_model"),
         "filters_active": any(request.GET.get(name, "").strip() for name in _FILTERS),
     }
     return render(request, "rawproc/gallery.html", context)

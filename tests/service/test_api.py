@@ -168,6 +168,9 @@ def test_list_filters_and_ordering(api: APIClient, dng_factory: Callable[..., Pa
     assert ids("iso_min=1000") == [high]
     assert ids("iso_max=1000") == [low]
     assert ids("camera_model=nikon%20z%208") == [high]
+    assert ids("camera_model=z%208") == [high]  # any part of the name, any case
+    assert ids("camera_model=Z 9") == []
+    assert ids("ordering=-iso&status=ready&camera_model=") == [high, low]
     assert ids("ordering=iso&status=ready") == [low, high]
     assert ids("taken_after=2023-06-14T00:00:00Z&taken_before=2023-06-15T00:00:00Z")
     assert ids("taken_after=2030-01-01T00:00:00Z") == []
@@ -176,6 +179,18 @@ def test_list_filters_and_ordering(api: APIClient, dng_factory: Callable[..., Pa
     bad = api.get("/api/assets/?iso_min=lots")
     assert (bad.status_code, bad.json()["code"]) == (400, "validation_error")
     assert "iso_min" in bad.json()["fields"]
+    for query, field, message in (
+        ("iso_min=3200&iso_max=100", "iso_max", "The maximum ISO is below the minimum."),
+        (
+            "taken_after=2024-01-02T00:00:00Z&taken_before=2024-01-01T00:00:00Z",
+            "taken_before",
+            "The end date is before the start date.",
+        ),
+    ):
+        wrong = api.get(f"/api/assets/?{query}")
+        assert (wrong.status_code, wrong.json()["code"]) == (400, "validation_error")
+        assert wrong.json()["fields"] == {field: [message]}
+    assert ids("iso_min=3200&iso_max=3200") == [high]  # a one-value range is fine
 
 
 def test_reprocess_replaces_variants_and_deletes_old_objects(

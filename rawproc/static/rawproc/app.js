@@ -143,6 +143,23 @@
     return (asset.warnings || []).map((w) => w.message || w.code);
   }
 
+  // Words a maker's registered name carries that people do not say ("NIKON CORPORATION").
+  const MAKER_SUFFIX =
+    /[\s,]+(corporation|corp\.?|co\.?|ltd\.?|inc\.?|imaging|optical|company|camera|gmbh|ag|a\/s)$/i;
+
+  /** The camera as people name it: the model, led by the maker unless the model already
+   * names it ("NIKON CORPORATION" + "NIKON D7100" is "NIKON D7100", "SONY" + "ILCE-7RM3"
+   * is "SONY ILCE-7RM3"). */
+  function cameraName(make, model) {
+    let brand = (make || "").trim();
+    while (MAKER_SUFFIX.test(brand)) brand = brand.replace(MAKER_SUFFIX, "");
+    const name = (model || "").trim();
+    if (!name) return brand;
+    const first = name.split(/\s+/)[0].toLowerCase();
+    const words = brand.toLowerCase().split(/\s+/);
+    return !brand || words.includes(first) ? name : `${brand} ${name}`;
+  }
+
   /** One variant of an asset by name, or null. */
   function variant(asset, name) {
     return (asset.variants || []).find((v) => v.name === name) || null;
@@ -160,6 +177,7 @@
     formatDateTime,
     setBadge,
     variant,
+    cameraName,
     failure,
     warnings,
     STATUS_LABELS,

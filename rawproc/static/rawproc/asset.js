@@ -75,7 +75,7 @@
 
   function describeShot() {
     const m = asset.metadata || {};
-    const camera = [m.camera_make, m.camera_model].filter(Boolean).join(" ");
+    const camera = R.cameraName(m.camera_make, m.camera_model);
     return camera ? `, taken with a ${camera}` : "";
   }
 
@@ -140,7 +140,7 @@
       [
         "Camera and lens",
         [
-          ["Camera", [m.camera_make, m.camera_model].filter(Boolean).join(" ")],
+          ["Camera", R.cameraName(m.camera_make, m.camera_model)],
           ["Lens", [m.lens_make, m.lens_model].filter(Boolean).join(" ")],
           ["Serial number", m.serial_number],
         ],
@@ -251,7 +251,12 @@
     document.title = `${asset.original_filename} · raw-processor`;
     R.setBadge(statusBadge, asset.status, R.failure(asset));
     const m = asset.metadata || {};
-    subtitle.textContent = [m.camera_model, R.formatDateTime(m.taken_at)].filter(Boolean).join(" · ");
+    subtitle.textContent = [
+      R.cameraName(m.camera_make, m.camera_model),
+      R.formatDateTime(m.taken_at),
+    ]
+      .filter(Boolean)
+      .join(" · ");
     reprocessButton.disabled = !["ready", "failed"].includes(asset.status);
     const notes = asset.status === "ready" ? R.warnings(asset) : [];
     warningBox.replaceChildren(...notes.map((text) => h("li", { text })));

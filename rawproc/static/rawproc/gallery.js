@@ -264,12 +264,42 @@
   window.addEventListener("dragover", (event) => event.preventDefault());
   window.addEventListener("drop", (event) => event.preventDefault());
 
+  // ---------------------------------------------------------------- filters
+
+  // A range whose minimum is above its maximum is said as it is typed, not answered with
+  // an empty grid; the form is not sent until it is fixed.
+  const filterForm = document.getElementById("filters");
+  const RANGES = [
+    ["f-iso-min", "f-iso-max", "The maximum ISO is below the minimum.", Number],
+    ["f-after", "f-before", "The end date is before the start date.", String],
+  ];
+  function checkRanges() {
+    for (const [lowId, highId, message, parse] of RANGES) {
+      const low = document.getElementById(lowId);
+      const high = document.getElementById(highId);
+      const wrong = low.value !== "" && high.value !== "" && parse(low.value) > parse(high.value);
+      high.setCustomValidity(wrong ? message : "");
+    }
+  }
+  for (const [lowId, highId] of RANGES) {
+    for (const id of [lowId, highId]) {
+      document.getElementById(id).addEventListener("input", () => {
+        checkRanges();
+        document.getElementById(highId).reportValidity();
+      });
+    }
+  }
+  filterForm.addEventListener("submit", (event) => {
+    checkRanges();
+    if (!filterForm.reportValidity()) event.preventDefault();
+  });
+
   // ---------------------------------------------------------------- gallery
 
   function summary(asset) {
     const m = asset.metadata || {};
     const parts = [
-      asset.camera_model || m.camera_model,
+      R.cameraName(asset.camera_make || m.camera_make, asset.camera_model || m.camera_model),
       m.focal_length_mm && `${m.focal_length_mm} mm`,
       m.f_number && `f/${m.f_number}`,
       m.exposure_time_display && `${m.exposure_time_display} s`,

@@ -125,6 +125,13 @@ class RawFile:
         assert self._data is not None
         return self._data
 
+    def content_bytes(self) -> bytes:
+        """The whole file's bytes."""
+        if self._data is not None:
+            return self._data
+        assert self._path is not None
+        return self._path.read_bytes()
+
     def stream(self) -> BinaryIO:
         """A fresh seekable stream over the whole file; the caller closes it."""
         if self._path is not None:

@@ -41,6 +41,7 @@ import numpy.typing as npt
 import rawpy
 from PIL import Image
 
+from .dng import BAYER_LAYOUTS
 from .orientation import swaps_axes
 from .rawfile import RawFile
 
@@ -54,8 +55,7 @@ _BAND_ROWS = 64
 # Rows of context above and below a band for the demosaic's neighbourhood (even, so
 # every band starts on the same colour phase as the sensor).
 _MARGIN = 4
-# The Bayer layouts, as the colours (0 R, 1 G, 2 B) of the top-left 2x2 block, row by row.
-_BAYER_LAYOUTS = {(0, 1, 1, 2), (2, 1, 1, 0), (1, 0, 2, 1), (1, 2, 0, 1)}
+_BAYER_LAYOUTS = BAYER_LAYOUTS
 # Hamilton and Adams' directional interpolation of green (US patent 5,629,734, expired),
 # then red and blue from bilinear colour differences: green at a red or blue pixel is
 # estimated along the row and along the column (neighbours' mean, corrected by the
@@ -165,16 +165,46 @@ _LAYOUT_RULES: tuple[tuple[str, _Rule], ...] = (
 )
 
 
+@dataclass(frozen=True)
+class SensorData:
+    """A Bayer mosaic and what developing it takes, from LibRaw or from another reader.
+
+    The quads hold one value per position of the mosaic's top-left 2x2 block, row by row.
+    """
+
+    mosaic: U16  # the visible area
+    pattern: Quad  # colour at each position: 0 red, 1 green, 2 blue
+    black: FloatQuad  # black level, in raw units
+    white: float  # saturation, in raw units
+    balance: tuple[float, float, float]  # white balance multipliers for R, G, B
+    camera_to_srgb: F32  # 3x3, white-balanced camera colour to linear sRGB
+
+
 def develop(raw: RawFile, *, half_size: bool, orientation: int) -> Image.Image:
     """Render the sensor data of ``raw`` to sRGB; its LibRaw handle is closed on the way.
 
     ``half_size`` merges each 2x2 block into one pixel instead of demosaicing, as
     LibRaw's half-size mode does. ``orientation`` is the EXIF orientation to apply.
     """
-    libraw = raw.libraw
-    assert libraw is not None
-    visible: U16 = libraw.raw_image_visible
-    recipe = _recipe(raw, visible)
+    return develop_mosaic(
+        _sensor_data(raw), half_size=half_size, orientation=orientation, close=raw.close
+    )
+
+
+def develop_mosaic(
+    data: SensorData,
+    *,
+    half_size: bool,
+    orientation: int,
+    close: Callable[[], None] | None = None,
+) -> Image.Image:
+    """Render a Bayer mosaic to sRGB, turned by ``orientation`` (EXIF).
+
+    ``close`` frees the buffer the mosaic lives in (LibRaw's): the mosaic is then copied
+    to a scratch buffer first, whose used rows are given back band by band.
+    """
+    visible = data.mosaic
+    recipe = _recipe(data)
     white = auto_white(_sample_bands(visible, recipe), recipe.camera_to_srgb)
     _set_threads()
     if swaps_axes(orientation):  # develop the turned mosaic: bands then fill rows in order
@@ -187,13 +217,14 @@ def develop(raw: RawFile, *, half_size: bool, orientation: int) -> Image.Image:
         flip_rows=orientation in (3, 4, 7, 8),
         flip_columns=orientation in (2, 3, 6, 7),
     )
-    if half_size:  # a quarter of the mosaic's pixels: read LibRaw's buffer directly
+    if half_size or close is None:  # read the buffer directly
         try:
             return develop_bands(visible, release=None)
         finally:
-            raw.close()
+            if close is not None:
+                close()
     with _Scratch(visible) as scratch:
-        raw.close()  # the mosaic now lives in the scratch buffer only
+        close()  # the mosaic now lives in the scratch buffer only
         return develop_bands(scratch.rows, release=scratch.release_before)
 
 
@@ -231,7 +262,8 @@ def _camera_to_srgb(raw: RawFile) -> F32 | None:
         return None
 
 
-def _recipe(raw: RawFile, visible: U16) -> _Recipe:
+def _sensor_data(raw: RawFile) -> SensorData:
+    """LibRaw's visible mosaic, levels, white balance and colour matrix."""
     libraw = raw.libraw
     assert libraw is not None
     pattern = _pattern(libraw)
@@ -240,20 +272,32 @@ def _recipe(raw: RawFile, visible: U16) -> _Recipe:
     indices = [int(i) for i in np.asarray(libraw.raw_pattern).flat]
     levels = [float(v) for v in libraw.black_level_per_channel]
     black = [levels[i] for i in indices]
-    white = float(libraw.white_level)
-    measured = float(visible.max())
-    if white * _ADJUST_MAXIMUM < measured < white:
-        white = measured
     balance = _white_balance(libraw)
-    scale = [
-        balance[c] / min(balance) * 65535.0 / max(1.0, white - b)
-        for c, b in zip(pattern, black, strict=True)
-    ]
-    return _Recipe(
+    return SensorData(
+        libraw.raw_image_visible,
         pattern,
         (black[0], black[1], black[2], black[3]),
-        (scale[0], scale[1], scale[2], scale[3]),
+        float(libraw.white_level),
+        (balance[0], balance[1], balance[2]),
         np.ascontiguousarray(matrix),
+    )
+
+
+def _recipe(data: SensorData) -> _Recipe:
+    white = data.white
+    measured = float(data.mosaic.max())
+    if white * _ADJUST_MAXIMUM < measured < white:
+        white = measured
+    balance = data.balance
+    scale = [
+        balance[c] / min(balance) * 65535.0 / max(1.0, white - b)
+        for c, b in zip(data.pattern, data.black, strict=True)
+    ]
+    return _Recipe(
+        data.pattern,
+        data.black,
+        (scale[0], scale[1], scale[2], scale[3]),
+        np.ascontiguousarray(data.camera_to_srgb, dtype=np.float32),
     )
 
 

@@ -20,6 +20,7 @@ from PIL import Image, ImageCms
 
 from . import libraw_stderr, plausibility
 from .develop import SRGB_GAMMA, develop, developable
+from .dng_develop import develop_dng
 from .encode import encode
 from .errors import (
     SENSOR_DATA_CUT_OFF,
@@ -32,6 +33,7 @@ from .errors import (
     ImagingError,
     SensorDataUnusable,
     describe_exception,
+    dng_opcodes_skipped,
     preview_aspect_mismatch,
 )
 from .exif import build_exif
@@ -211,16 +213,19 @@ def _process(
 
 
 def _check_pixel_limit(raw: RawFile, max_pixels: int) -> None:
-    if raw.libraw is None:
+    if raw.dng is not None:
+        width, height = raw.dng.image.width, raw.dng.image.height
+    elif raw.libraw is not None:
+        width, height = int(raw.libraw.sizes.raw_width), int(raw.libraw.sizes.raw_height)
+    else:
         return
-    sizes = raw.libraw.sizes
-    pixels = int(sizes.raw_width) * int(sizes.raw_height)
+    pixels = width * height
     if pixels > max_pixels:
         raise ImageTooLarge(
             raw.name,
             f"The image is too large: {pixels / 1e6:.0f} megapixels, "
             f"the limit is {max_pixels / 1e6:.0f}.",
-            f"sensor of {sizes.raw_width}x{sizes.raw_height} pixels, max_pixels={max_pixels}",
+            f"sensor of {width}x{height} pixels, max_pixels={max_pixels}",
         )
 
 
@@ -262,7 +267,10 @@ class _Job:
             self.exif = build_exif(metadata, keep_gps=not self.options.strip_gps)
 
     def _sensor_size(self) -> tuple[int, int] | None:
-        """Size of a full sensor render before orientation, or None when LibRaw refused it."""
+        """Size of a full sensor render before orientation, or None when LibRaw refused it
+        (and the engine does not read the file itself)."""
+        if self.raw.dng is not None:
+            return self.raw.dng.image.size
         if self.raw.libraw is None:
             return None
         sizes = self.raw.libraw.sizes
@@ -370,6 +378,8 @@ class _Job:
             raise SensorDataUnusable(self.raw.name, SENSOR_DATA_GARBAGE, problem)
 
     def _decode_sensor(self, *, half_size: bool) -> Image.Image:
+        if self.raw.dng is not None:
+            return self._decode_dng(half_size=half_size)
         stage = "decode_half" if half_size else "decode_full"
         libraw = self.raw.libraw
         assert libraw is not None
@@ -390,6 +400,27 @@ class _Job:
                 raise MemoryError(describe_exception(exc)) from exc
             except (rawpy.LibRawError, ValueError) as exc:
                 raise self._unreadable(describe_exception(exc)) from exc
+            if image.getbbox() is None:
+                raise SensorDataUnusable(
+                    self.raw.name, SENSOR_DATA_MISSING, "the sensor data decodes to black"
+                )
+            return image
+
+    def _decode_dng(self, *, half_size: bool) -> Image.Image:
+        """The raw image of a DNG the engine reads itself (``dng_kinds``)."""
+        header = self.raw.dng
+        assert header is not None
+        with self.timer("decode_half" if half_size else "decode_full"):
+            if header.image.opcodes:
+                self.warnings.append(dng_opcodes_skipped(header.image.opcodes))
+            with self.raw.view() as data:
+                image = develop_dng(
+                    data,
+                    header,
+                    self.raw.name,
+                    half_size=half_size,
+                    orientation=self.orientation,
+                )
             if image.getbbox() is None:
                 raise SensorDataUnusable(
                     self.raw.name, SENSOR_DATA_MISSING, "the sensor data decodes to black"

@@ -21,6 +21,7 @@ SENSOR_DATA_UNREADABLE = "sensor_data_unreadable"
 SENSOR_DATA_MISSING = "sensor_data_missing"
 SENSOR_DATA_GARBAGE = "sensor_data_garbage"
 PREVIEW_ASPECT_MISMATCH = "preview_aspect_mismatch"
+DNG_OPCODES_SKIPPED = "dng_opcodes_skipped"
 
 # What went wrong with the sensor data, said to a person (completed by what was done).
 _SENSOR_CAUSES = {
@@ -102,6 +103,14 @@ def preview_aspect_mismatch(preview: tuple[int, int], sensor: tuple[int, int]) -
         "The camera's preview is framed differently from the sensor image, so it was not used.",
         f"embedded preview {preview[0]}x{preview[1]} does not match the aspect of the "
         f"{sensor[0]}x{sensor[1]} sensor image",
+    )
+
+
+def dng_opcodes_skipped(lists: tuple[str, ...]) -> EngineWarning:
+    return EngineWarning(
+        DNG_OPCODES_SKIPPED,
+        "The file asks for lens and sensor corrections that were not applied.",
+        f"DNG {', '.join(lists)} not applied by the engine's own DNG reader",
     )
 
 

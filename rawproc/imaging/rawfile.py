@@ -17,6 +17,8 @@ from typing import IO, Any, BinaryIO, Literal
 
 import rawpy
 
+from .dng import DngHeader, DngHeaderError, parse_dng
+from .dng_kinds import read_by_engine
 from .errors import CorruptFile, UnsupportedFormat, describe_exception
 
 Buffer = bytes | mmap.mmap
@@ -102,6 +104,8 @@ class RawFile:
     ``libraw`` is ``None`` when the container is a RAW but LibRaw refuses it (a stub or a
     file cut off inside its header); metadata and embedded previews may still be read.
     ``libraw_error`` then says why, technically (for a ``detail`` field).
+    ``dng`` is the parsed header of a DNG whose raw image the engine reads itself
+    (``dng_kinds``); LibRaw does not open those (``libraw`` is ``None``).
     """
 
     name: str
@@ -111,6 +115,7 @@ class RawFile:
     _path: Path | None = None
     _data: bytes | None = field(default=None, repr=False)
     libraw_error: str | None = None
+    dng: DngHeader | None = None
 
     @property
     def content(self) -> Path | bytes:
@@ -119,6 +124,13 @@ class RawFile:
             return self._path
         assert self._data is not None
         return self._data
+
+    def content_bytes(self) -> bytes:
+        """The whole file's bytes."""
+        if self._data is not None:
+            return self._data
+        assert self._path is not None
+        return self._path.read_bytes()
 
     def stream(self) -> BinaryIO:
         """A fresh seekable stream over the whole file; the caller closes it."""
@@ -182,6 +194,9 @@ def open_raw(src: Source, *, name: str | None = None) -> RawFile:
             f"This is not a camera RAW file ({describe_content(head)}).",
             f"first bytes: {head[:16].hex(' ')}",
         )
+    dng = _engine_dng(path, data, label) if family == "DNG" else None
+    if dng is not None:
+        return RawFile(label, family, size, None, path, data, None, dng)
     libraw = None
     error = None
     try:
@@ -197,6 +212,24 @@ def open_raw(src: Source, *, name: str | None = None) -> RawFile:
     if libraw is None and size < 64:
         raise CorruptFile(label, f"The {family} file is cut off after {size} bytes.", error or "")
     return RawFile(label, family, size, libraw, path, data, error)
+
+
+def _engine_dng(path: Path | None, data: bytes | None, label: str) -> DngHeader | None:
+    """The header of a DNG the engine reads itself; ``None`` for one LibRaw reads, or
+    whose structure does not parse (LibRaw then has its say)."""
+    try:
+        if data is not None:
+            header = parse_dng(data, label)
+        else:
+            assert path is not None
+            with (
+                open(path, "rb") as fh,
+                mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm,
+            ):
+                header = parse_dng(mm, label)
+    except (DngHeaderError, OSError, ValueError):
+        return None
+    return header if read_by_engine(header) else None
 
 
 def describe_content(head: bytes) -> str:

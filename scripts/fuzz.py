@@ -140,7 +140,7 @@ class Worker:
 
 
 def seed_files(out: Path, corpus: bool) -> dict[str, bytes]:
-    from tests.fixtures.dngmaker import make_dng
+    from tests.fixtures.dngmaker import fuzz_kind_seeds, make_dng
 
     seeds = {p.name: p.read_bytes() for p in sorted((FIXTURES / "raw").iterdir())}
     folder = out / "seeds"
@@ -148,6 +148,7 @@ def seed_files(out: Path, corpus: bool) -> dict[str, bytes]:
     for preview in ("sensor", "none"):
         path = make_dng(folder / f"synthetic-{preview}.dng", width=240, height=160, preview=preview)
         seeds[path.name] = path.read_bytes()
+    seeds.update(fuzz_kind_seeds(folder))  # the DNG kinds the engine reads itself
     root = samples_dir()
     if corpus and root is not None:
         for sub in CORPUS_FOLDERS:

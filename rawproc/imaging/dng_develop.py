@@ -80,7 +80,8 @@ def _as_uint16(plane: Samples, image: RawImage) -> npt.NDArray[np.uint16]:
     """The mosaic as 16-bit integers: floats scaled so their white level is 65535, a
     LinearizationTable applied."""
     if image.sample_format == SAMPLE_FLOAT:
-        scaled = np.asarray(plane, dtype=np.float32) * np.float32(_float_scale(image))
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN and infinities: damaged data
+            scaled = np.asarray(plane, dtype=np.float32) * np.float32(_float_scale(image))
         clipped: npt.NDArray[np.float32] = np.clip(np.nan_to_num(scaled), 0, _FULL_SCALE)
         return clipped.astype(np.uint16)
     if image.linearization is not None:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from rawproc.imaging import BUILTIN, CorruptFile, engine, process_raw
 from rawproc.imaging.engine import EngineOptions
 from rawproc.imaging.errors import SENSOR_DATA_GARBAGE
-from tests.fixtures.dngmaker import PreviewMode, make_dng
+from tests.fixtures.dngmaker import FUZZ_KINDS, PreviewMode, fuzz_kind_seeds, make_dng
 from tests.fixtures.mutate import (
     INTERESTING,
     KINDS,
@@ -75,6 +75,14 @@ def test_fuzz_decodable_dng(tmp_path: Path, preview: PreviewMode) -> None:
     """A file LibRaw fully decodes, so mutations reach the sensor decoding too."""
     data = make_dng(tmp_path / "seed.dng", width=240, height=160, preview=preview).read_bytes()
     fuzz(data, "seed.dng", examples=60)
+
+
+@pytest.mark.parametrize("kind", sorted(FUZZ_KINDS))
+def test_fuzz_dng_kind(tmp_path: Path, kind: str) -> None:
+    """The DNG kinds the engine reads itself: its header parser, tile decoders and
+    developer see the mutations (LibRaw refuses or misreads these files)."""
+    seed = fuzz_kind_seeds(tmp_path)[kind]
+    fuzz(seed, kind, examples=30)
 
 
 # --- what fuzzing found, pinned down independently of the examples drawn ----------------

@@ -15,26 +15,8 @@ from PIL import Image
 from rawproc.imaging import BUILTIN, EngineOptions, ImagingError, process_raw
 from rawproc.imaging.dng_decode import read_samples
 from rawproc.imaging.rawfile import open_raw
-from tests.fixtures.dngmaker import CHART_PATCHES, make_chart, make_kind_dng
-
-KINDS: dict[str, dict[str, Any]] = {
-    "linear-uint8": {"sample": "uint8"},
-    "linear-uint8-table": {"sample": "uint8", "linearization": True},
-    "linear-uint16": {},
-    "linear-float32": {"sample": "float32"},
-    "linear-float16-deflate": {"sample": "float16", "compression": "deflate"},
-    "linear-float24-deflate": {"sample": "float24", "compression": "deflate"},
-    "linear-jxl-tiled": {"compression": "jxl", "tile": 128},
-    "bayer-jxl-tiled": {"layout": "bayer", "compression": "jxl", "tile": 128},
-    "bayer-jxl-interleaved": {
-        "layout": "bayer",
-        "compression": "jxl",
-        "tile": 128,
-        "interleave": True,
-    },
-    "bayer-float32-deflate": {"layout": "bayer", "sample": "float32", "compression": "deflate"},
-    "linear-forward-exposure": {"forward_matrix": True, "baseline_exposure": 1.0},
-}
+from tests.fixtures.colour_metrics import chroma_of_8bit
+from tests.fixtures.dngmaker import CHART_PATCHES, DNG_KINDS, make_chart, make_kind_dng
 
 
 def _render(path: Path) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -44,21 +26,10 @@ def _render(path: Path) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64)
 
 
-def _chroma(rgb: np.ndarray[Any, np.dtype[np.float64]]) -> float:
-    """a*b* chroma (CIELAB, D65) of a mean sRGB colour."""
-    import colour
-
-    xyz = colour.sRGB_to_XYZ(rgb / 255.0)
-    lab = colour.XYZ_to_Lab(
-        xyz, colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
-    )
-    return float(np.hypot(lab[1], lab[2]))
-
-
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(DNG_KINDS))
 @pytest.mark.parametrize("orientation", [1, 6])
 def test_kind_renders_the_scene(tmp_path: Path, kind: str, orientation: int) -> None:
-    made = make_kind_dng(tmp_path / "k.dng", orientation=orientation, **KINDS[kind])
+    made = make_kind_dng(tmp_path / "k.dng", orientation=orientation, **DNG_KINDS[kind])
     with open_raw(made.path) as raw:
         assert raw.dng is not None  # read by the engine, not LibRaw
     image = _render(made.path)
@@ -68,7 +39,7 @@ def test_kind_renders_the_scene(tmp_path: Path, kind: str, orientation: int) -> 
     assert np.abs(image - chart).mean() < 3
     grey = image[CHART_PATCHES["grey"].slices(height, width, 0.2)].reshape(-1, 3).mean(axis=0)
     # 8-bit gamma-coded samples quantise each channel by up to a level: chroma ~2.
-    assert _chroma(grey) < 3.0
+    assert chroma_of_8bit(grey) < 3.0
 
 
 @pytest.mark.parametrize("interleave", [False, True])
@@ -87,7 +58,7 @@ def test_jxl_mosaic_is_bit_exact(tmp_path: Path, interleave: bool) -> None:
 def test_truncated_kind_is_an_imaging_error_or_degraded(
     tmp_path: Path, kind: str, cut: float
 ) -> None:
-    data = make_kind_dng(tmp_path / "t.dng", **KINDS[kind]).path.read_bytes()
+    data = make_kind_dng(tmp_path / "t.dng", **DNG_KINDS[kind]).path.read_bytes()
     short = data[: int(len(data) * cut)]
     try:
         result = process_raw(io.BytesIO(short), (BUILTIN["thumbnail"],), name="t.dng")

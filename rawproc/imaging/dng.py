@@ -200,7 +200,10 @@ def parse_dng(data: bytes | mmap.mmap, name: str) -> DngHeader:
     if DNG_VERSION not in ifd0:
         raise reader.fail("IFD0 has no DNGVersion")
     raw = _find_raw_ifd(reader, ifd0)
-    return DngHeader(_raw_image(reader, raw), _colour(ifd0), _first_int(ifd0, ORIENTATION, 1))
+    try:
+        return DngHeader(_raw_image(reader, raw), _colour(ifd0), _first_int(ifd0, ORIENTATION, 1))
+    except OverflowError as exc:  # a value no real file holds (a white level of 2**64)
+        raise reader.fail(f"a tag value out of range: {exc}") from exc
 
 
 def _find_raw_ifd(reader: _Reader, ifd0: dict[int, Values]) -> dict[int, Values]:

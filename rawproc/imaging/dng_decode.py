@@ -165,7 +165,10 @@ def _float24(big_endian: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
 
 
 def _jpeg_xl(chunk: bytes, shape: tuple[int, int, int], image: RawImage) -> Samples:
-    tile = np.asarray(imagecodecs.jpegxl_decode(chunk))
+    try:
+        tile = np.asarray(imagecodecs.jpegxl_decode(chunk))
+    except RuntimeError as exc:  # libjxl's own refusals ("could not determine frame count")
+        raise ValueError(f"JPEG XL: {exc}") from exc
     if tile.ndim == 2:
         tile = tile[..., None]
     if tile.shape != shape:

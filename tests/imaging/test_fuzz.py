@@ -139,3 +139,23 @@ def test_one_colour_sensor_render_becomes_rgb(tmp_path: Path) -> None:
     assert warning.code == SENSOR_DATA_GARBAGE
     assert "noise" in warning.detail
     assert [r.source for r in result.renditions] == [engine.SOURCE_PREVIEW]
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutations"),
+    [
+        # A LONG value rewritten to 0x7FFFFFFF: float() of the white level overflowed.
+        ("linear-float32-deflate.dng", [Mutation("insert", 1052, 4, bytes.fromhex("7fffffff"))]),
+        ("linear-jxl.dng", [Mutation("flip", 1029, 86, bytes.fromhex("e221e1"))]),
+        # A damaged JPEG XL tile: libjxl says "could not determine frame count".
+        ("linear-jxl.dng", [Mutation("flip", 165119, 22, bytes.fromhex("ee31540785550290"))]),
+    ],
+    ids=["white-level-overflow", "header-overflow", "jxl-frame-count"],
+)
+def test_damaged_dng_kinds_found_by_the_long_run(
+    tmp_path: Path, kind: str, mutations: list[Mutation]
+) -> None:
+    """Found by ``scripts/fuzz.py --minutes 10 --seed 20261204``: an OverflowError from the
+    DNG header parser and libjxl's RuntimeError escaped; both are typed now."""
+    data = apply_all(fuzz_kind_seeds(tmp_path)[kind], mutations)
+    assert exercise(data, kind) in (None, "unsupported_format", "corrupt_file")

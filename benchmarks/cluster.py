@@ -132,10 +132,13 @@ def corpus(workdir: Path, samples: Path | None) -> tuple[list[Path], str]:
         return found, "corpus files: " + ", ".join(f"`{p.name}`" for p in found)
     from tests.fixtures.dngmaker import make_dng
 
+    # Without an embedded preview each needs a full decode of a few seconds, so a fault
+    # injected once one is processing finds work in flight however fast the machine is.
     generated = [
-        make_dng(workdir / f"generated-{i}.dng", width=1536, height=1024, seed=i) for i in range(3)
+        make_dng(workdir / f"generated-{i}.dng", width=3000, height=2000, preview="none", seed=i)
+        for i in range(3)
     ]
-    return generated, "generated 1.6 MP DNGs (sample corpus not found)"
+    return generated, "generated 6 MP DNGs without previews (sample corpus not found)"
 
 
 def unique(data: bytes, index: int) -> bytes:

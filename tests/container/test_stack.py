@@ -142,7 +142,9 @@ def test_a_worker_container_killed_mid_task_leaves_the_asset_to_end_ready(
     stack: Stack, docker: Docker, tmp_path: Path
 ) -> None:
     # Big enough, with no embedded preview, that every rendition needs a full decode.
-    dng = make_dng(tmp_path / "big.dng", width=4000, height=3000, preview="none", seed=11)
+    dng = make_dng(tmp_path / "big.dng", width=6000, height=4000, preview="none", seed=11)
+    workers = stack.compose.container_ids("worker")  # found first: the kill follows at once
+    assert len(workers) >= 2
     asset_id = upload_multipart(_session(stack), stack.api, dng)["id"]
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
@@ -154,8 +156,6 @@ def test_a_worker_container_killed_mid_task_leaves_the_asset_to_end_ready(
         assert status == "queued", f"the task ended ({status}) before the worker was killed"
         assert time.monotonic() < deadline, stack.compose.logs()
         time.sleep(0.1)
-    workers = stack.compose.container_ids("worker")
-    assert len(workers) >= 2
     # The whole container goes, as a lost machine would: no warm shutdown, no ack.
     docker.run("kill", "--signal", "KILL", *workers)
     killed_during = requests.get(

@@ -1,6 +1,6 @@
 """API routes, mounted under ``/api/``."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from rawproc.api import docs, views
@@ -28,6 +28,7 @@ urlpatterns = [
         views.AssetOriginalRedirectApi.as_view(),
         name="asset-original",
     ),
+    path("webhooks/", include("rawproc.webhooks.urls")),
     path("uploads/", views.UploadCreateApi.as_view(), name="upload-create"),
     path("health/", views.HealthApi.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import subprocess
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -398,3 +399,42 @@ def test_deliveries_listed(api: APIClient, user: User, settings: Any) -> None:
         assert row["message_status"] == "delivered"
         assert row["duration_ms"] >= 0
     assert oldest["next_attempt_at"] is not None
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``localhost`` (openssl)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_https_checks_the_certificate_against_the_url_host(
+    user: User, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection goes to the checked IP, yet TLS names and verifies the URL's host: an
+    untrusted certificate fails the attempt, a trusted one for that name succeeds."""
+    cert, key = _certificate(tmp_path)
+    with receiver([200], tls=(cert, key)) as hook_server:
+        message = _message(user, hook_server.url, settings)
+        assert webhook_message_deliver(message_id=message.pk) is not None
+        assert hook_server.requests == []
+        (refused,) = _deliveries(message)
+        assert refused.error.startswith("tls:"), refused.error
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.error
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        WebhookMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+        assert webhook_message_deliver(message_id=message.pk) is None
+        (request,) = hook_server.requests
+    assert request.headers["Host"] == hook_server.url.split("/")[2]
+    StandardWebhook(message.webhook.secret).verify(request.body, request.headers)
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED

@@ -37,6 +37,9 @@ MAX_WEBHOOKS_PER_USER = 20
 # (``webhook_send_due``), so no message waits in a worker beyond the Redis visibility timeout.
 COUNTDOWN_MAX_SECONDS = 300
 SWEEP_BATCH = 500
+# A message arriving this much before its attempt is due (clocks of machines differ by a
+# little) still makes it; claimed attempts are pushed far further ahead than this.
+EARLY_TOLERANCE = timedelta(seconds=2)
 
 
 class WebhookUrlRefused(ServiceError):
@@ -158,7 +161,10 @@ def webhook_message_deliver(*, message_id: int) -> float | None:
         )
         if message is None:
             return None
-        if message.next_attempt_at is not None and message.next_attempt_at > started:
+        if (
+            message.next_attempt_at is not None
+            and message.next_attempt_at > started + EARLY_TOLERANCE
+        ):
             return None  # a repeated broker message, or one sent early
         message.attempts += 1
         message.next_attempt_at = started + timedelta(seconds=connect_timeout + read_timeout + 60)

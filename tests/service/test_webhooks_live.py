@@ -60,6 +60,11 @@ def test_ready_and_deleted_events_signed_and_retried(
         created = alice.post(f"{base}/api/webhooks/", json={"url": alice_hooks.url}, timeout=30)
         assert created.status_code == 201, created.text
         hook = created.json()
+        # Private addresses are allowed here, the cloud metadata address never.
+        for metadata in ("http://169.254.169.254/latest/", "http://[::ffff:169.254.169.254]/"):
+            refused = alice.post(f"{base}/api/webhooks/", json={"url": metadata}, timeout=30)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["code"] == "webhook_url_forbidden"
         theirs = bob.post(f"{base}/api/webhooks/", json={"url": bob_hooks.url}, timeout=30)
         assert theirs.status_code == 201, theirs.text
 

@@ -44,6 +44,7 @@ from PIL import Image
 from .dng import BAYER_LAYOUTS
 from .orientation import swaps_axes
 from .rawfile import RawFile
+from .wide import PROPHOTO_FROM_SRGB, encode_linear
 
 U16 = npt.NDArray[np.uint16]
 U8 = npt.NDArray[np.uint8]
@@ -180,14 +181,53 @@ class SensorData:
     camera_to_srgb: F32  # 3x3, white-balanced camera colour to linear sRGB
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """The output stages a render runs on each band: 8-bit sRGB, 16-bit ProPhoto, or both
+    (one demosaic feeds the two)."""
+
+    srgb: bool = True
+    wide: bool = False
+
+
+SRGB_ONLY = Outputs()
+
+
+@dataclass
+class Developed:
+    """A render's results: ``srgb`` an 8-bit sRGB image, ``wide`` 16-bit ProPhoto RGB
+    (H x W x 3, ``wide`` module's curve); each ``None`` when not asked for."""
+
+    srgb: Image.Image | None
+    wide: U16 | None
+
+    def is_black(self) -> bool:
+        if self.srgb is not None:
+            return self.srgb.getbbox() is None
+        return self.wide is None or not self.wide.any()
+
+
 def develop(raw: RawFile, *, half_size: bool, orientation: int) -> Image.Image:
     """Render the sensor data of ``raw`` to sRGB; its LibRaw handle is closed on the way.
 
     ``half_size`` merges each 2x2 block into one pixel instead of demosaicing, as
     LibRaw's half-size mode does. ``orientation`` is the EXIF orientation to apply.
     """
+    image = develop_outputs(raw, half_size=half_size, orientation=orientation).srgb
+    assert image is not None
+    return image
+
+
+def develop_outputs(
+    raw: RawFile, *, half_size: bool, orientation: int, outputs: Outputs = SRGB_ONLY
+) -> Developed:
+    """``develop``, with the outputs ``outputs`` asks for."""
     return develop_mosaic(
-        _sensor_data(raw), half_size=half_size, orientation=orientation, close=raw.close
+        _sensor_data(raw),
+        half_size=half_size,
+        orientation=orientation,
+        close=raw.close,
+        outputs=outputs,
     )
 
 
@@ -197,8 +237,9 @@ def develop_mosaic(
     half_size: bool,
     orientation: int,
     close: Callable[[], None] | None = None,
-) -> Image.Image:
-    """Render a Bayer mosaic to sRGB, turned by ``orientation`` (EXIF).
+    outputs: Outputs = SRGB_ONLY,
+) -> Developed:
+    """Render a Bayer mosaic to sRGB and/or 16-bit ProPhoto, turned by ``orientation`` (EXIF).
 
     ``close`` frees the buffer the mosaic lives in (LibRaw's): the mosaic is then copied
     to a scratch buffer first, whose used rows are given back band by band.
@@ -216,6 +257,7 @@ def develop_mosaic(
         half_size=half_size,
         flip_rows=orientation in (3, 4, 7, 8),
         flip_columns=orientation in (2, 3, 6, 7),
+        outputs=outputs,
     )
     if half_size or close is None:  # read the buffer directly
         try:
@@ -427,13 +469,16 @@ def _develop_bands(
     half_size: bool,
     flip_rows: bool,
     flip_columns: bool,
-) -> Image.Image:
+    outputs: Outputs,
+) -> Developed:
     height, width = mosaic.shape
     factor = 2 if half_size else 1
     out_height, out_width = height // factor, width // factor
     if half_size:
         height, width = out_height * 2, out_width * 2
-    result = Image.new("RGB", (out_width, out_height), None)  # pages touched as bands land
+    # Pages of either result are touched as bands land.
+    result = Image.new("RGB", (out_width, out_height), None) if outputs.srgb else None
+    wide = np.empty((out_height, out_width, 3), np.uint16) if outputs.wide else None
     black_rows, scale_rows = _phase_rows(recipe, width)
     for top in range(0, height, _BAND_ROWS):
         bottom = min(height, top + _BAND_ROWS)
@@ -442,17 +487,28 @@ def _develop_bands(
             if half_size
             else _demosaic_band(mosaic, top, bottom, recipe, black_rows, scale_rows)
         )
-        band = camera_to_output(linear, recipe.camera_to_srgb, white)
-        if flip_columns:
-            band = band[:, ::-1]
-        if flip_rows:
-            band = band[::-1]
         row = top // factor
-        y = out_height - row - band.shape[0] if flip_rows else row
-        result.paste(Image.fromarray(np.ascontiguousarray(band)), (0, y))
+        rows = linear.shape[0]
+        y = out_height - row - rows if flip_rows else row
+        if wide is not None:
+            wide[y : y + rows] = _flipped(
+                camera_to_wide(linear, recipe.camera_to_srgb, white), flip_rows, flip_columns
+            )
+        if result is not None:
+            band = camera_to_output(linear, recipe.camera_to_srgb, white)
+            band = _flipped(band, flip_rows, flip_columns)
+            result.paste(Image.fromarray(np.ascontiguousarray(band)), (0, y))
         if release is not None:
             release(bottom - _MARGIN)
-    return result
+    return Developed(result, wide)
+
+
+def _flipped(band: U8 | U16, flip_rows: bool, flip_columns: bool) -> Any:
+    if flip_columns:
+        band = band[:, ::-1]
+    if flip_rows:
+        band = band[::-1]
+    return band
 
 
 def _phase_rows(recipe: _Recipe, width: int) -> tuple[F32, F32]:
@@ -536,6 +592,20 @@ def camera_to_output(camera_rgb: U16 | F32, camera_to_srgb: F32, white: int) -> 
     fit_to_gamut(srgb, float(white))
     np.clip(srgb, 0, 65535, out=srgb)
     return np.take(_tone_curve(white), srgb.astype(np.uint16))
+
+
+def camera_to_wide(camera_rgb: U16 | F32, camera_to_srgb: F32, white: int) -> U16:
+    """Linear camera RGB to 16-bit ProPhoto RGB, the wide output stage (``tiff16``).
+
+    The same steps as ``camera_to_output`` with the same ``white``, so the two look
+    alike: the matrix to linear sRGB, then to ProPhoto (``wide``), colours outside
+    ProPhoto brought inside keeping their hue, highlights above ``white`` clipped keeping
+    their hue, and the ProPhoto curve to 16 bits.
+    """
+    matrix = (PROPHOTO_FROM_SRGB @ np.asarray(camera_to_srgb, np.float32)).astype(np.float32)
+    rgb = _linear_srgb(camera_rgb, matrix)
+    fit_to_gamut(rgb, float(white))
+    return encode_linear(rgb, float(white))
 
 
 def fit_to_gamut(rgb: F32, white: float) -> F32:

@@ -16,12 +16,20 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from .develop import SensorData, camera_to_output, develop_mosaic
+from .develop import (
+    SRGB_ONLY,
+    Developed,
+    Outputs,
+    SensorData,
+    camera_to_output,
+    camera_to_wide,
+    develop_mosaic,
+)
 from .dng import LINEAR_RAW, SAMPLE_FLOAT, DngHeader, RawImage
 from .dng_colour import ColourTransform, colour_transform
 from .dng_decode import Buffer, Samples, read_samples
 from .errors import SENSOR_DATA_UNREADABLE, SensorDataUnusable
-from .orientation import apply_orientation
+from .orientation import apply_orientation, apply_orientation_array
 
 F32 = npt.NDArray[np.float32]
 
@@ -32,20 +40,38 @@ _FULL_SCALE = 65535.0
 
 
 def develop_dng(
-    data: Buffer, header: DngHeader, name: str, *, half_size: bool, orientation: int
-) -> Image.Image:
-    """Render the raw image of the DNG in ``data`` to sRGB, turned by ``orientation``."""
+    data: Buffer,
+    header: DngHeader,
+    name: str,
+    *,
+    half_size: bool,
+    orientation: int,
+    outputs: Outputs = SRGB_ONLY,
+) -> Developed:
+    """Render the raw image of the DNG in ``data`` to sRGB and/or 16-bit ProPhoto
+    (``outputs``), turned by ``orientation``."""
     image = header.image
     samples = read_samples(data, image, name)
     transform = colour_transform(header.colour)
     if image.photometric == LINEAR_RAW and image.samples == 3:
         result = develop_linear(
-            samples, image, transform, header.colour.baseline_exposure, half_size=half_size
+            samples,
+            image,
+            transform,
+            header.colour.baseline_exposure,
+            half_size=half_size,
+            outputs=outputs,
         )
-        return apply_orientation(result, orientation)
+        return Developed(
+            None if result.srgb is None else apply_orientation(result.srgb, orientation),
+            None if result.wide is None else apply_orientation_array(result.wide, orientation),
+        )
     if image.cfa_pattern is not None and image.samples == 1:
         return develop_mosaic(
-            sensor_data(samples, image, transform), half_size=half_size, orientation=orientation
+            sensor_data(samples, image, transform),
+            half_size=half_size,
+            orientation=orientation,
+            outputs=outputs,
         )
     raise SensorDataUnusable(
         name,
@@ -102,14 +128,17 @@ def develop_linear(
     baseline_exposure: float,
     *,
     half_size: bool,
-) -> Image.Image:
-    """A LinearRaw image (H x W x 3 as stored) developed to 8-bit sRGB, band by band."""
+    outputs: Outputs = SRGB_ONLY,
+) -> Developed:
+    """A LinearRaw image (H x W x 3 as stored) developed to 8-bit sRGB and/or 16-bit
+    ProPhoto, band by band."""
     top, left, bottom, right = image.area
     factor = 2 if half_size else 1
     width, height = (right - left) // factor, (bottom - top) // factor
     if width < 1 or height < 1:
         raise ValueError(f"a {right - left}x{bottom - top} picture has no half-size render")
-    result = Image.new("RGB", (width, height), None)
+    result = Image.new("RGB", (width, height), None) if outputs.srgb else None
+    wide = np.empty((height, width, 3), np.uint16) if outputs.wide else None
     levels = _Levels(image, transform, baseline_exposure)
     for row in range(0, height, _BAND_ROWS // factor):
         rows = min(_BAND_ROWS // factor, height - row)
@@ -118,9 +147,14 @@ def develop_linear(
         linear = levels.balanced(band, first - top)
         if half_size:
             linear = linear.reshape(rows, 2, width, 2, 3).mean(axis=(1, 3), dtype=np.float32)
-        rgb = camera_to_output(linear, transform.camera_to_srgb, int(_FULL_SCALE))
-        result.paste(Image.fromarray(rgb), (0, row))
-    return result
+        if wide is not None:
+            wide[row : row + rows] = camera_to_wide(
+                linear, transform.camera_to_srgb, int(_FULL_SCALE)
+            )
+        if result is not None:
+            rgb = camera_to_output(linear, transform.camera_to_srgb, int(_FULL_SCALE))
+            result.paste(Image.fromarray(rgb), (0, row))
+    return Developed(result, wide)
 
 
 class _Levels:

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import rawpy
 from PIL import Image, ImageCms
 
 from . import libraw_stderr, plausibility
-from .develop import SRGB_GAMMA, develop, developable
+from .develop import SRGB_GAMMA, Developed, Outputs, develop_outputs, developable
 from .dng_develop import develop_dng
-from .encode import encode
+from .encode import encode, encode_tiff16
 from .errors import (
     SENSOR_DATA_CUT_OFF,
     SENSOR_DATA_GARBAGE,
@@ -47,6 +48,7 @@ from .orientation import (
 from .preview import EmbeddedPreview, decode_preview, find_preview
 from .rawfile import RawFile, Source, open_raw
 from .specs import DEFAULT_SPECS, RenditionSpec
+from .wide import LIBRAW_GAMMA, fit_wide, srgb8_from_wide
 
 SOURCE_PREVIEW = "embedded_preview"
 SOURCE_HALF = "half_size"
@@ -78,6 +80,9 @@ _MISSING_SHARE = 0.5
 _LIBRAW_EOF = "Unexpected end of file"
 # Long edge the embedded preview is decoded at to judge a sensor render by.
 _REFERENCE_EDGE = 64
+# Long edge of the sRGB copy of a 16-bit render the garbage check looks at when no 8-bit
+# rendition is made (the check measures on 256 px).
+_CHECK_EDGE = 512
 
 
 @dataclass(frozen=True)
@@ -292,23 +297,34 @@ class _Job:
             return self._render_degraded(specs, self._unreadable(detail))
         targets, by_source = self.targets, dict(self.sources)
         sensor_specs = [s for s in specs if by_source[s] != SOURCE_PREVIEW]
-        sensor_image: Image.Image | None = None
+        developed: Developed | None = None
         if sensor_specs:
             full = any(by_source[s] == SOURCE_FULL for s in sensor_specs)
+            # One develop for all: the 16-bit and 8-bit outputs share its demosaic.
+            outputs = Outputs(
+                srgb=any(not s.wide_gamut for s in sensor_specs),
+                wide=any(s.wide_gamut for s in sensor_specs),
+            )
             reference = self._reference()
             try:
-                sensor_image = self._decode_sensor(half_size=not full)
-                self._check_picture(sensor_image, reference)
+                developed = self._decode_sensor(half_size=not full, outputs=outputs)
+                self._check_picture(_check_image(developed), reference)
             except SensorDataUnusable as exc:
                 return self._render_degraded(specs, exc)
             if full:
                 for spec in sensor_specs:
                     by_source[spec] = SOURCE_FULL
         results: dict[RenditionSpec, Rendition] = {}
-        if sensor_image is not None:
+        if developed is not None:
             source = by_source[sensor_specs[0]]
-            results.update(self._derive(sensor_image, sensor_specs, targets, source))
-            del sensor_image  # one decoded image in memory at a time
+            if developed.srgb is not None:
+                srgb_specs = [s for s in sensor_specs if not s.wide_gamut]
+                results.update(self._derive(developed.srgb, srgb_specs, targets, source))
+                developed.srgb = None
+            if developed.wide is not None:
+                wide_specs = [s for s in sensor_specs if s.wide_gamut]
+                results.update(self._derive_wide(developed.wide, wide_specs, targets, source))
+            del developed  # one decoded image in memory at a time
         preview_specs = [s for s in specs if by_source[s] == SOURCE_PREVIEW]
         if preview_specs:
             assert self.preview is not None
@@ -319,7 +335,8 @@ class _Job:
     def _choose_sources(
         self, targets: dict[RenditionSpec, int], long_edge: int
     ) -> dict[RenditionSpec, str]:
-        sized = [t for s, t in targets.items() if not s.is_full]
+        # A 16-bit master comes from the sensor data, as a full-size rendition does.
+        sized = [t for s, t in targets.items() if not (s.is_full or s.wide_gamut)]
         if sized and not self.options.force_sensor:
             with self.timer("find_preview"):
                 self.preview = self._matching_preview(max(sized))
@@ -331,7 +348,7 @@ class _Job:
         for spec, target in targets.items():
             if spec.is_full:
                 chosen[spec] = SOURCE_FULL
-            elif preview_serves:
+            elif preview_serves and not spec.wide_gamut:
                 chosen[spec] = SOURCE_PREVIEW
             elif target <= long_edge // 2:
                 chosen[spec] = SOURCE_HALF
@@ -377,9 +394,9 @@ class _Job:
         if problem is not None:
             raise SensorDataUnusable(self.raw.name, SENSOR_DATA_GARBAGE, problem)
 
-    def _decode_sensor(self, *, half_size: bool) -> Image.Image:
+    def _decode_sensor(self, *, half_size: bool, outputs: Outputs) -> Developed:
         if self.raw.dng is not None:
-            return self._decode_dng(half_size=half_size)
+            return self._decode_dng(half_size=half_size, outputs=outputs)
         stage = "decode_half" if half_size else "decode_full"
         libraw = self.raw.libraw
         assert libraw is not None
@@ -393,20 +410,24 @@ class _Job:
             try:
                 if developable(self.raw):
                     orientation = exif_from_libraw_flip(int(libraw.sizes.flip))
-                    image = develop(self.raw, half_size=half_size, orientation=orientation)
+                    image = develop_outputs(
+                        self.raw, half_size=half_size, orientation=orientation, outputs=outputs
+                    )
+                elif outputs.wide:
+                    image = self._libraw_render_wide(half_size=half_size, srgb=outputs.srgb)
                 else:
-                    image = self._libraw_render(half_size=half_size)
+                    image = Developed(self._libraw_render(half_size=half_size), None)
             except rawpy.LibRawUnsufficientMemoryError as exc:
                 raise MemoryError(describe_exception(exc)) from exc
             except (rawpy.LibRawError, ValueError) as exc:
                 raise self._unreadable(describe_exception(exc)) from exc
-            if image.getbbox() is None:
+            if image.is_black():
                 raise SensorDataUnusable(
                     self.raw.name, SENSOR_DATA_MISSING, "the sensor data decodes to black"
                 )
             return image
 
-    def _decode_dng(self, *, half_size: bool) -> Image.Image:
+    def _decode_dng(self, *, half_size: bool, outputs: Outputs) -> Developed:
         """The raw image of a DNG the engine reads itself (``dng_kinds``)."""
         header = self.raw.dng
         assert header is not None
@@ -420,8 +441,9 @@ class _Job:
                     self.raw.name,
                     half_size=half_size,
                     orientation=self.orientation,
+                    outputs=outputs,
                 )
-            if image.getbbox() is None:
+            if image.is_black():
                 raise SensorDataUnusable(
                     self.raw.name, SENSOR_DATA_MISSING, "the sensor data decodes to black"
                 )
@@ -449,6 +471,23 @@ class _Job:
         self.raw.close()
         return Image.fromarray(rgb)
 
+    def _libraw_render_wide(self, *, half_size: bool, srgb: bool) -> Developed:
+        """LibRaw's own pipeline at 16 bits in ProPhoto RGB; the 8-bit sRGB image, when
+        asked for too, is converted from it rather than developed a second time."""
+        assert self.raw.libraw is not None
+        rgb = self.raw.libraw.postprocess(
+            half_size=half_size,
+            use_camera_wb=True,
+            output_color=rawpy.ColorSpace.ProPhoto,
+            gamma=LIBRAW_GAMMA,  # the curve of the ProPhoto profile the TIFF carries
+            output_bps=16,
+        )
+        self.raw.close()
+        if rgb.ndim == 3 and rgb.shape[2] == 1:
+            rgb = np.repeat(rgb, 3, axis=2)  # a one-colour (monochrome) sensor
+        wide = np.ascontiguousarray(rgb, dtype=np.uint16)
+        return Developed(Image.fromarray(srgb8_from_wide(wide)) if srgb else None, wide)
+
     def _decode_preview(self, preview: EmbeddedPreview, target: int | None) -> Image.Image:
         with self.timer("decode_preview"):
             try:
@@ -470,9 +509,22 @@ class _Job:
     def _render_degraded(
         self, specs: Sequence[RenditionSpec], unusable: SensorDataUnusable
     ) -> list[Rendition]:
-        """Every rendition from the embedded preview, because the sensor data is unusable."""
+        """Every rendition from the embedded preview, because the sensor data is unusable.
+
+        A 16-bit master is never made from the camera's 8-bit preview: a job asking for
+        one fails with the sensor data's problem and says so.
+        """
         self.degraded = True
         self.raw.close()
+        masters = [s.name for s in specs if s.wide_gamut]
+        if masters:
+            raise SensorDataUnusable(
+                self.raw.name,
+                unusable.problem,
+                f"{self.raw.format} file: {unusable.detail}; a 16-bit master "
+                f"({', '.join(masters)}) is made from the sensor data only",
+                master=True,
+            ) from unusable
         preview = self.preview or find_preview(self.raw, self.options.max_pixels, 1 << 30)
         if preview is None:
             unusable.detail = f"{self.raw.format} file: {unusable.detail}; no embedded preview"
@@ -495,6 +547,25 @@ class _Job:
             return displayed_size(*size, self.orientation)
         return size
 
+    def _derive_wide(
+        self,
+        image: npt.NDArray[np.uint16],
+        specs: Sequence[RenditionSpec],
+        targets: dict[RenditionSpec, int],
+        source: str,
+    ) -> dict[RenditionSpec, Rendition]:
+        """The 16-bit renditions, largest first, each smaller one from the one before it."""
+        out: dict[RenditionSpec, Rendition] = {}
+        current = image
+        for spec in sorted(specs, key=lambda s: targets[s], reverse=True):
+            with self.timer("resize"):
+                current = fit_wide(current, targets[spec])
+            with self.timer("encode"):
+                data = encode_tiff16(current)
+            height, width = current.shape[:2]
+            out[spec] = Rendition(spec, data, width, height, source)
+        return out
+
     def _derive(
         self,
         image: Image.Image,
@@ -512,6 +583,16 @@ class _Job:
                 data = encode(current, spec, self.exif)
             out[spec] = Rendition(spec, data, current.width, current.height, source)
         return out
+
+
+def _check_image(developed: Developed) -> Image.Image:
+    """The 8-bit sRGB image the garbage check looks at: the render's own, else a small
+    copy of the 16-bit one."""
+    if developed.srgb is not None:
+        return developed.srgb
+    assert developed.wide is not None
+    small = fit_wide(developed.wide, _CHECK_EDGE)
+    return Image.fromarray(srgb8_from_wide(small))
 
 
 def _sensor_data_problem(libraw: Any) -> tuple[str, str] | None:

@@ -7,7 +7,8 @@ technical ``detail`` for logs and support. ``str(error)`` names the file as well
 A warning (``EngineWarning``) says why a result is less than it could be, with the same
 three parts; the codes are below. ``SensorDataUnusable`` is the one error the engine
 recovers from itself, by rendering from the embedded preview: it turns into a warning then,
-and is raised as it is when the file holds no usable preview.
+and is raised as it is when the file holds no usable preview, or when a 16-bit TIFF
+(``tiff16``) was asked for, which is made from the sensor data only.
 """
 
 from __future__ import annotations
@@ -74,12 +75,19 @@ class CorruptFile(ImagingError):
 class SensorDataUnusable(CorruptFile):
     """The sensor data gives no picture; ``problem`` is one of the ``SENSOR_DATA_*`` codes."""
 
-    def __init__(self, filename: str, problem: str, detail: str = "") -> None:
+    def __init__(
+        self, filename: str, problem: str, detail: str = "", *, master: bool = False
+    ) -> None:
         self.problem = problem
         cause = _SENSOR_CAUSES[problem]
-        super().__init__(
-            filename, f"{cause}, and the file holds no usable preview to show instead.", detail
-        )
+        if master:  # a 16-bit TIFF was asked for: it is never made from the 8-bit preview
+            message = (
+                f"{cause}, so no 16-bit TIFF can be made from it; the camera's 8-bit preview "
+                "can still give JPEG, WebP or AVIF renditions."
+            )
+        else:
+            message = f"{cause}, and the file holds no usable preview to show instead."
+        super().__init__(filename, message, detail)
 
     def warning(self, preview_long_edge: int) -> EngineWarning:
         """The warning of a result rendered from a preview of ``preview_long_edge`` px instead."""

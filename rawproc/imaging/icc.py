@@ -1,4 +1,5 @@
-"""ICC profiles the engine needs but LittleCMS does not build in: Adobe RGB (1998).
+"""ICC profiles the engine needs but LittleCMS does not build in: Adobe RGB (1998) here,
+ProPhoto RGB (``wide``) with the same matrix/TRC builder.
 
 Pillow's ``ImageCms.createProfile`` makes sRGB, Lab and XYZ only. Adobe RGB (1998) is a
 plain matrix/curve RGB space, so its profile is written here from the published
@@ -114,15 +115,14 @@ def _profile(tags: list[tuple[bytes, bytes]]) -> bytes:
     return header + table + bytes(body)
 
 
-@cache
-def adobe_rgb_icc() -> bytes:
-    """The bytes of an Adobe RGB (1998) ICC profile, for LittleCMS (``ImageCms``)."""
-    colourants = adobe_rgb_colourants()
-    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, ADOBE_RGB_GAMMA_U8F8) + bytes(2)
+def matrix_trc_icc(colourants: F64, gamma_u8f8: int, description: str, copyright: str) -> bytes:
+    """A matrix/TRC RGB display profile: ``colourants`` (D50, columns R, G, B) and one pure
+    power curve of ``gamma_u8f8`` / 256 for the three channels."""
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, gamma_u8f8) + bytes(2)
     return _profile(
         [
-            (b"desc", _desc_tag(_DESCRIPTION)),
-            (b"cprt", b"text\0\0\0\0" + _COPYRIGHT.encode("ascii") + b"\0"),
+            (b"desc", _desc_tag(description)),
+            (b"cprt", b"text\0\0\0\0" + copyright.encode("ascii") + b"\0"),
             (b"wtpt", _xyz_tag(D50_XYZ)),
             (b"rXYZ", _xyz_tag(colourants[:, 0])),
             (b"gXYZ", _xyz_tag(colourants[:, 1])),
@@ -132,3 +132,9 @@ def adobe_rgb_icc() -> bytes:
             (b"bTRC", curve),
         ]
     )
+
+
+@cache
+def adobe_rgb_icc() -> bytes:
+    """The bytes of an Adobe RGB (1998) ICC profile, for LittleCMS (``ImageCms``)."""
+    return matrix_trc_icc(adobe_rgb_colourants(), ADOBE_RGB_GAMMA_U8F8, _DESCRIPTION, _COPYRIGHT)

@@ -9,6 +9,10 @@ is the mistake behind portrait RAWs shown sideways or rotated twice elsewhere.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 _TRANSPOSE: dict[int, Image.Transpose] = {
@@ -61,3 +65,15 @@ def preview_needs_rotation(
 def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
     method = _TRANSPOSE.get(orientation)
     return image if method is None else image.transpose(method)
+
+
+def apply_orientation_array(image: npt.NDArray[Any], orientation: int) -> npt.NDArray[Any]:
+    """``apply_orientation`` for an H x W (x C) array (16-bit images have no Pillow mode)."""
+    if orientation in (5, 6, 7, 8):
+        image = np.swapaxes(image, 0, 1)  # transpose: orientation 5
+        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
+    if orientation in (2, 3):
+        image = image[:, ::-1]
+    if orientation in (3, 4):
+        image = image[::-1]
+    return np.ascontiguousarray(image)

@@ -10,15 +10,20 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Format = Literal["jpeg", "webp", "avif"]
-FORMATS: tuple[Format, ...] = ("jpeg", "webp", "avif")
-EXTENSIONS: dict[Format, str] = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}
+Format = Literal["jpeg", "webp", "avif", "tiff16"]
+FORMATS: tuple[Format, ...] = ("jpeg", "webp", "avif", "tiff16")
+EXTENSIONS: dict[Format, str] = {"jpeg": "jpg", "webp": "webp", "avif": "avif", "tiff16": "tif"}
 CONTENT_TYPES: dict[Format, str] = {
     "jpeg": "image/jpeg",
     "webp": "image/webp",
     "avif": "image/avif",
+    "tiff16": "image/tiff",
 }
-DEFAULT_QUALITY: dict[Format, int] = {"jpeg": 85, "webp": 82, "avif": 60}
+# Formats encoded losslessly, for which a quality means nothing and is refused.
+LOSSLESS: frozenset[Format] = frozenset({"tiff16"})
+# Formats made at 16 bits per channel in a wide-gamut space, only ever from the sensor data.
+WIDE_GAMUT: frozenset[Format] = frozenset({"tiff16"})
+DEFAULT_QUALITY: dict[Format, int] = {"jpeg": 85, "webp": 82, "avif": 60, "tiff16": 100}
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -39,12 +44,19 @@ class RenditionSpec:
             raise ValueError(f"rendition size must be 16..65535 or full, got {self.size}")
         if self.format not in FORMATS:
             raise ValueError(f"unknown format {self.format!r}; expected one of {FORMATS}")
+        if self.quality is not None and self.format in LOSSLESS:
+            raise ValueError(f"{self.format} is lossless and takes no quality")
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise ValueError(f"quality must be 1..100, got {self.quality}")
 
     @property
     def is_full(self) -> bool:
         return self.size is None
+
+    @property
+    def wide_gamut(self) -> bool:
+        """A 16-bit wide-gamut master: made from the sensor data, never from a preview."""
+        return self.format in WIDE_GAMUT
 
     @property
     def effective_quality(self) -> int:

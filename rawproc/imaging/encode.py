@@ -10,6 +10,9 @@ from PIL import Image, ImageCms
 
 from .specs import RenditionSpec
 
+# Pillow loads its common plugins on the first save; once, when the engine is imported.
+Image.preinit()
+
 
 @cache
 def srgb_icc() -> bytes:

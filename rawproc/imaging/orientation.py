@@ -9,7 +9,12 @@ is the mistake behind portrait RAWs shown sideways or rotated twice elsewhere.
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
+import numpy.typing as npt
 from PIL import Image
+
+Pixels = npt.NDArray[np.uint8]
 
 _TRANSPOSE: dict[int, Image.Transpose] = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -61,3 +66,22 @@ def preview_needs_rotation(
 def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
     method = _TRANSPOSE.get(orientation)
     return image if method is None else image.transpose(method)
+
+
+def apply_orientation_pixels(pixels: Pixels, orientation: int) -> Pixels:
+    """``apply_orientation`` for an RGB or grey array: the same pixels, without Pillow."""
+    if orientation == 2:
+        return np.asarray(cv2.flip(pixels, 1))
+    if orientation == 3:
+        return np.asarray(cv2.rotate(pixels, cv2.ROTATE_180))
+    if orientation == 4:
+        return np.asarray(cv2.flip(pixels, 0))
+    if orientation == 5:
+        return np.asarray(cv2.transpose(pixels))
+    if orientation == 6:
+        return np.asarray(cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE))
+    if orientation == 7:
+        return np.asarray(cv2.flip(cv2.transpose(pixels), -1))
+    if orientation == 8:
+        return np.asarray(cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE))
+    return pixels

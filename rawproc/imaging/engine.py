@@ -75,9 +75,6 @@ _REDUCING_GAP = 2.0
 # up to 4x OpenCV's pixel-area average; beyond, Pillow's box reduction then bicubic.
 _CUBIC_MAX_RATIO = 1.25
 _AREA_MAX_RATIO = 4.0
-# OpenCV works on a copy of the image: only sources up to this size, so the copy stays
-# smaller than what the sensor decode before it held.
-_OPENCV_MAX_PIXELS = 13_000_000
 # Output rows resized together when a large image is scaled by less than 4x.
 _RESIZE_BAND_ROWS = 128
 # Rows at the end of the sensor data examined for signs of a truncated file.
@@ -586,10 +583,11 @@ def _fit(picture: Picture, long_edge: int) -> Picture:
     scale = long_edge / current
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     ratio = current / long_edge
-    opencv_mode = isinstance(picture, np.ndarray) or picture.mode in ("RGB", "L")
-    if ratio < _AREA_MAX_RATIO and width * height <= _OPENCV_MAX_PIXELS and opencv_mode:
+    # Only an array goes to OpenCV: copying a Pillow image out would cost more time and
+    # memory than the resize saves.
+    if isinstance(picture, np.ndarray) and ratio < _AREA_MAX_RATIO:
         flag = cv2.INTER_CUBIC if ratio <= _CUBIC_MAX_RATIO else cv2.INTER_AREA
-        return np.asarray(cv2.resize(np.asarray(picture), size, interpolation=flag))
+        return np.asarray(cv2.resize(picture, size, interpolation=flag))
     image = _as_image(picture)
     if current < long_edge * 2 * _REDUCING_GAP and image.height > _RESIZE_BAND_ROWS:
         return _resize_in_bands(image, size)

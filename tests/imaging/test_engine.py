@@ -240,7 +240,7 @@ def test_read_metadata_does_not_render(dng: DngBuilder) -> None:
 
 
 def test_resizing_in_bands_gives_the_whole_image_resize() -> None:
-    """Sources too large for OpenCV's copy are resized band by band at scales under 4x."""
+    """Pillow images (sensor renders) are resized band by band at scales under 4x."""
     from rawproc.imaging.engine import _resize_in_bands
 
     rng = np.random.default_rng(0)

@@ -46,7 +46,7 @@ from .orientation import (
     exif_from_libraw_flip,
     preview_needs_rotation,
 )
-from .preview import EmbeddedPreview, decode_preview_pixels, find_preview
+from .preview import EmbeddedPreview, decode_preview_pixels, decode_preview_small, find_preview
 from .rawfile import RawFile, Source, open_raw
 from .specs import DEFAULT_SPECS, RenditionSpec
 
@@ -382,10 +382,10 @@ class _Job:
             if preview is None or not self._same_aspect(preview):
                 return None
             try:
-                pixels = decode_preview_pixels(preview, _REFERENCE_EDGE)
+                image = decode_preview_small(preview, _REFERENCE_EDGE)
             except _PILLOW_ERRORS:
                 return None
-            return plausibility.reference(Image.fromarray(pixels))
+            return plausibility.reference(image)
 
     def _check_picture(self, image: Image.Image, reference: plausibility.Reference | None) -> None:
         """Refuse a sensor render that is noise, or flat or unlike the camera's preview."""

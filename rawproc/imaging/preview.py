@@ -24,7 +24,6 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import rawpy
-import simplejpeg
 from PIL import ExifTags, Image, ImageCms
 from PIL.Image import DecompressionBombError
 
@@ -349,6 +348,8 @@ def _maker_note_jpegs(
 ) -> list[tuple[int, int]]:
     """JPEGs a maker note points to: Pentax's preview, and Nikon's IFDs (walked later)."""
     head = bytes(blob[at : at + 18])
+    if len(head) < 18:
+        return []
     if head.startswith(_NIKON_MAKER_NOTE) and head[10:12] in (b"II", b"MM"):
         endian = "<" if head[10:12] == b"II" else ">"
         tiff = at + _NIKON_TIFF_START
@@ -465,6 +466,8 @@ def decode_preview_pixels(
     header = jpeg_header(preview.data)
     if header is None or header.components == 4:
         return np.asarray(_decode_with_pillow(preview, target_long_edge))
+    import simplejpeg  # only where a preview serves renditions: a sensor render never needs it
+
     n = 8 if target_long_edge is None else dct_scale(header.width, header.height, target_long_edge)
     width, height = dct_scaled_size(header.width, header.height, n)
     pixels = simplejpeg.decode_jpeg(
@@ -486,6 +489,11 @@ def _exif_bytes_colour_space(exif: bytes | None, preview: EmbeddedPreview) -> Co
         except _EXIF_ERRORS:
             record = Image.Exif()
     return exif_colour_space(record) or preview.container_colour_space or SRGB
+
+
+def decode_preview_small(preview: EmbeddedPreview, target_long_edge: int) -> Image.Image:
+    """A small decode (Pillow, DCT-scaled to at most 1/8) for a check, not a rendition."""
+    return _decode_with_pillow(preview, target_long_edge)
 
 
 def _decode_with_pillow(preview: EmbeddedPreview, target_long_edge: int | None) -> Image.Image:

@@ -19,6 +19,7 @@ from rawproc.imaging.preview import (
     dct_scale,
     dct_scaled_size,
     decode_preview_pixels,
+    decode_preview_small,
     find_preview,
     jpeg_header,
 )
@@ -74,6 +75,12 @@ def test_previews_decode_at_the_chosen_dct_scale(
     assert max(pixels.shape[:2]) >= target
 
 
+def test_the_check_decodes_at_an_eighth(tmp_path: Path) -> None:
+    data = _jpeg(1600, 1000)
+    image = decode_preview_small(EmbeddedPreview(data, 1600, 1000), 64)
+    assert image.size == (200, 125)
+
+
 def test_greyscale_and_cmyk_previews_decode_to_rgb() -> None:
     grey = io.BytesIO()
     Image.new("L", (200, 100), 90).save(grey, "JPEG")
@@ -100,16 +107,20 @@ def test_headers_find_the_preview_the_whole_file_search_finds(path: Path) -> Non
     assert listed is not None and (listed.width, listed.height) == (searched.width, searched.height)
 
 
-def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
-    """Record the target of every preview decode while still decoding for real."""
-    calls: list[int | None] = []
-    real = decode_preview_pixels
+def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None]]:
+    """Record every preview decode (which kind, at what target) while still decoding."""
+    calls: list[tuple[str, int | None]] = []
 
-    def spy(preview: EmbeddedPreview, target: int | None) -> np.ndarray:
-        calls.append(target)
-        return real(preview, target)
+    def pixels(preview: EmbeddedPreview, target: int | None) -> np.ndarray:
+        calls.append(("rendition", target))
+        return decode_preview_pixels(preview, target)
 
-    monkeypatch.setattr(engine, "decode_preview_pixels", spy)
+    def small(preview: EmbeddedPreview, target: int) -> Image.Image:
+        calls.append(("check", target))
+        return decode_preview_small(preview, target)
+
+    monkeypatch.setattr(engine, "decode_preview_pixels", pixels)
+    monkeypatch.setattr(engine, "decode_preview_small", small)
     return calls
 
 
@@ -120,7 +131,7 @@ def test_a_preview_too_small_is_decoded_only_tiny_for_the_check(
     path = make_dng(tmp_path / "a.dng", width=900, height=600, preview_size=300)
     result = process_raw(path, (RenditionSpec("large", 400), RenditionSpec("small", 100)))
     assert {r.source for r in result.renditions} == {"half_size"}
-    assert calls == [engine._REFERENCE_EDGE]  # the plausibility reference, at 1/8
+    assert calls == [("check", engine._REFERENCE_EDGE)]  # the plausibility reference
 
 
 def test_no_preview_is_decoded_without_a_rendition_or_check_using_it(
@@ -140,7 +151,7 @@ def test_a_serving_preview_is_decoded_once_for_the_largest_rendition(
     specs = (RenditionSpec("a", 250), RenditionSpec("b", 120), RenditionSpec("c", 60))
     result = process_raw(path, specs)
     assert {r.source for r in result.renditions} == {"embedded_preview"}
-    assert calls == [250]
+    assert calls == [("rendition", 250)]
     assert [max(r.width, r.height) for r in result.renditions] == [250, 120, 60]
 
 

@@ -10,4 +10,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("rawproc")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["rawproc"])
+app.autodiscover_tasks(["rawproc", "rawproc.webhooks"])

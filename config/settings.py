@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "rawproc.apps.RawprocConfig",
+    "rawproc.webhooks.apps.WebhooksConfig",
 ]
 
 MIDDLEWARE = [
@@ -405,6 +406,26 @@ CELERY_BEAT_SCHEDULE.update(
         if seconds > 0
     }
 )
+
+# --- Webhooks (docs/api.md) ------------------------------------------------------------
+# Loopback and private addresses (and plain http) only when allowed: tests, on-premise.
+# Link-local and cloud metadata addresses are refused whatever this says.
+RAWPROC_WEBHOOK_ALLOW_PRIVATE = env.bool("RAWPROC_WEBHOOK_ALLOW_PRIVATE", default=False)
+# Seconds before each retry after a failed attempt (about a day in all), then it gives up.
+RAWPROC_WEBHOOK_RETRY_SCHEDULE: list[int] = env.list(
+    "RAWPROC_WEBHOOK_RETRY_SCHEDULE",
+    cast=int,
+    default=[30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800],
+)
+RAWPROC_WEBHOOK_CONNECT_TIMEOUT = env.float("RAWPROC_WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+RAWPROC_WEBHOOK_READ_TIMEOUT = env.float("RAWPROC_WEBHOOK_READ_TIMEOUT", default=10.0)
+RAWPROC_WEBHOOK_SWEEP_SECONDS = env.float("RAWPROC_WEBHOOK_SWEEP_SECONDS", default=30.0)
+# Where clients reach the API: the asset URLs in webhook payloads start with it.
+RAWPROC_PUBLIC_URL = env.str("RAWPROC_PUBLIC_URL", default="")
+CELERY_BEAT_SCHEDULE["webhooks-send-due"] = {
+    "task": "rawproc.webhooks_send_due",
+    "schedule": RAWPROC_WEBHOOK_SWEEP_SECONDS,
+}
 
 # --- Request limits (no request shape reaches a 5xx) ----------------------------------
 # rawproc.middleware.request_limits and rawproc.api.parsers; see docs/reliability.md.

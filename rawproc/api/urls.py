@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from rawproc.api import docs, views
+from rawproc.webhooks import api as webhooks
 
 urlpatterns = [
     path("assets/", views.AssetListCreateApi.as_view(), name="asset-list"),
@@ -27,6 +28,13 @@ urlpatterns = [
         "assets/<uuid:asset_id>/original/",
         views.AssetOriginalRedirectApi.as_view(),
         name="asset-original",
+    ),
+    path("webhooks/", webhooks.WebhookListCreateApi.as_view(), name="webhook-list"),
+    path("webhooks/<uuid:webhook_id>/", webhooks.WebhookDetailApi.as_view(), name="webhook-detail"),
+    path(
+        "webhooks/<uuid:webhook_id>/deliveries/",
+        webhooks.WebhookDeliveryListApi.as_view(),
+        name="webhook-deliveries",
     ),
     path("uploads/", views.UploadCreateApi.as_view(), name="upload-create"),
     path("health/", views.HealthApi.as_view(), name="health"),

@@ -20,6 +20,7 @@ from rawproc.models import Asset
 from rawproc.selectors import user_storage_used
 from rawproc.services.errors import EmptyUpload, QuotaExceeded, UnsupportedUpload, UploadTooLarge
 from rawproc.services.processing import asset_enqueue
+from rawproc.webhooks.services import ASSET_DELETED, webhook_event_emit
 
 # The sniffed family decides the stored content type; the client's claim is not trusted.
 RAW_CONTENT_TYPES: dict[str, str] = {
@@ -147,4 +148,7 @@ def asset_delete(*, asset: Asset) -> None:
     for key in (asset.storage_key, asset.upload_key):
         if key:
             storage.delete(key)
-    Asset.objects.filter(pk=asset.pk).delete()
+    with transaction.atomic():
+        deleted, _ = Asset.objects.filter(pk=asset.pk).delete()
+        if deleted:
+            webhook_event_emit(asset, ASSET_DELETED)

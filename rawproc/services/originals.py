@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from rawproc import storage
 from rawproc.models import DUPLICATE, Asset, AssetStatus
+from rawproc.webhooks.services import ASSET_FAILED, webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -107,3 +108,4 @@ def _mark_duplicate(asset: Asset, existing: Asset | None) -> None:
     asset.storage_key = ""
     asset.processed_at = timezone.now()
     asset.save()
+    webhook_event_emit(asset, ASSET_FAILED)

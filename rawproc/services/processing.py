@@ -42,6 +42,7 @@ from rawproc.services.originals import (
     original_adopt,
     original_fetch,
 )
+from rawproc.webhooks.services import ASSET_FAILED, ASSET_READY, webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -343,6 +344,7 @@ def _commit_result(
         locked.error_message = ""
         locked.error_detail = ""
         locked.save()
+        webhook_event_emit(locked, ASSET_READY)
     return replaced
 
 
@@ -420,6 +422,7 @@ def _fail(asset: Asset, code: str, message: str, detail: str = "") -> None:
     asset.error_detail = detail[:4000]
     asset.processed_at = timezone.now()
     asset.save()
+    webhook_event_emit(asset, ASSET_FAILED)
 
 
 def _release(asset_id: uuid.UUID, task_id: str) -> None:

@@ -55,7 +55,7 @@ def routes() -> Iterator[tuple[str, str, URLPattern]]:
 
 def url_for(pattern: URLPattern, asset_id: object) -> str:
     kwargs = {
-        name: (asset_id if name == "asset_id" else "thumbnail")
+        name: (asset_id if name.endswith("_id") else "thumbnail")
         for name in pattern.pattern.converters
     }
     return reverse(str(pattern.name), kwargs=kwargs)

@@ -29,7 +29,7 @@ from .dng import LINEAR_RAW, SAMPLE_FLOAT, DngHeader, RawImage
 from .dng_colour import ColourTransform, colour_transform
 from .dng_decode import Buffer, Samples, read_samples
 from .errors import SENSOR_DATA_UNREADABLE, SensorDataUnusable
-from .orientation import apply_orientation, apply_orientation_array
+from .orientation import apply_orientation, apply_orientation_pixels
 
 F32 = npt.NDArray[np.float32]
 
@@ -64,7 +64,7 @@ def develop_dng(
         )
         return Developed(
             None if result.srgb is None else apply_orientation(result.srgb, orientation),
-            None if result.wide is None else apply_orientation_array(result.wide, orientation),
+            None if result.wide is None else apply_orientation_pixels(result.wide, orientation),
         )
     if image.cfa_pattern is not None and image.samples == 1:
         return develop_mosaic(

@@ -23,6 +23,9 @@ _TIFF_COMPRESSION = ("zlib", 1)
 # Rows per strip (a strip is compressed on its own and read on its own).
 _TIFF_ROWS_PER_STRIP = 64
 
+# Pillow loads its common plugins on the first save; once, when the engine is imported.
+Image.preinit()
+
 
 @cache
 def srgb_icc() -> bytes:

@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import rawpy
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, JpegImagePlugin  # noqa: F401  # the encoder, loaded once
 
 from . import libraw_stderr, plausibility
 from .develop import SRGB_GAMMA, Developed, Outputs, develop_outputs, developable
@@ -40,12 +41,13 @@ from .errors import (
 from .exif import build_exif
 from .metadata import extract_metadata, read_tags
 from .orientation import (
-    apply_orientation,
+    Pixels,
+    apply_orientation_pixels,
     displayed_size,
     exif_from_libraw_flip,
     preview_needs_rotation,
 )
-from .preview import EmbeddedPreview, decode_preview, find_preview
+from .preview import EmbeddedPreview, decode_preview_pixels, decode_preview_small, find_preview
 from .rawfile import RawFile, Source, open_raw
 from .specs import DEFAULT_SPECS, RenditionSpec
 from .wide import LIBRAW_GAMMA, fit_wide, srgb8_from_wide
@@ -66,8 +68,15 @@ _PILLOW_ERRORS = (
     Image.DecompressionBombError,
     ImageCms.PyCMSError,
 )
+# A decoded picture: a Pillow image, or an RGB array straight from the JPEG decoder.
+Picture = Image.Image | Pixels
 # Pillow box-reduces a source to within this factor of the target before resampling.
 _REDUCING_GAP = 2.0
+# Resamplers by downscale ratio (benchmarks/resize.py): up to 1.25x OpenCV's bicubic
+# interpolation is as close to Lanczos as Pillow's bicubic filter at a tenth of the time;
+# up to 4x OpenCV's pixel-area average; beyond, Pillow's box reduction then bicubic.
+_CUBIC_MAX_RATIO = 1.25
+_AREA_MAX_RATIO = 4.0
 # Output rows resized together when a large image is scaled by less than 4x.
 _RESIZE_BAND_ROWS = 128
 # Rows at the end of the sensor data examined for signs of a truncated file.
@@ -251,6 +260,7 @@ class _Job:
         self.degraded = False
         self.warnings: list[EngineWarning] = []
         self.preview: EmbeddedPreview | None = None
+        self._found: dict[bool, EmbeddedPreview | None] = {}
         self.sensor_size = self._sensor_size()
         self.targets: dict[RenditionSpec, int] = {}
         self.sources: dict[RenditionSpec, str] = {}
@@ -339,7 +349,7 @@ class _Job:
         sized = [t for s, t in targets.items() if not (s.is_full or s.wide_gamut)]
         if sized and not self.options.force_sensor:
             with self.timer("find_preview"):
-                self.preview = self._matching_preview(max(sized))
+                self.preview = self._matching_preview()
         # The preview serves only if it serves every sized rendition: once one of them needs
         # the sensor, all come from that one decode, so they look alike.
         preview = self.preview
@@ -356,9 +366,16 @@ class _Job:
                 chosen[spec] = SOURCE_FULL
         return chosen
 
-    def _matching_preview(self, wanted: int) -> EmbeddedPreview | None:
+    def _find_preview(self, *, thorough: bool = False) -> EmbeddedPreview | None:
+        """The largest embedded preview, looked up once per job (headers only)."""
+        if thorough not in self._found:
+            found = find_preview(self.raw, self.options.max_pixels, 1 << 30, thorough=thorough)
+            self._found[thorough] = found
+        return self._found[thorough]
+
+    def _matching_preview(self) -> EmbeddedPreview | None:
         """The embedded preview, if it shows the same frame as the sensor."""
-        preview = find_preview(self.raw, self.options.max_pixels, wanted)
+        preview = self._find_preview()
         if preview is None or self.sensor_size is None or self._same_aspect(preview):
             return preview
         self.warnings.append(
@@ -378,11 +395,11 @@ class _Job:
         """The embedded preview, small, to judge the sensor render by (read before LibRaw
         is closed); ``None`` without a preview that shows the sensor's frame."""
         with self.timer("check"):
-            preview = self.preview or find_preview(self.raw, self.options.max_pixels, 0)
+            preview = self.preview or self._find_preview()
             if preview is None or not self._same_aspect(preview):
                 return None
             try:
-                image = decode_preview(preview, _REFERENCE_EDGE)
+                image = decode_preview_small(preview, _REFERENCE_EDGE)
             except _PILLOW_ERRORS:
                 return None
             return plausibility.reference(image)
@@ -488,10 +505,10 @@ class _Job:
         wide = np.ascontiguousarray(rgb, dtype=np.uint16)
         return Developed(Image.fromarray(srgb8_from_wide(wide)) if srgb else None, wide)
 
-    def _decode_preview(self, preview: EmbeddedPreview, target: int | None) -> Image.Image:
+    def _decode_preview(self, preview: EmbeddedPreview, target: int | None) -> Pixels:
         with self.timer("decode_preview"):
             try:
-                image = decode_preview(preview, target)
+                image = decode_preview_pixels(preview, target)
             except _PILLOW_ERRORS as exc:  # its header was fine, its data is not
                 raise CorruptFile(
                     self.raw.name,
@@ -503,7 +520,7 @@ class _Job:
                 sensor_size=self.sensor_size,
                 orientation=self.orientation,
             ):
-                image = apply_orientation(image, self.orientation)
+                image = apply_orientation_pixels(image, self.orientation)
             return image
 
     def _render_degraded(
@@ -525,7 +542,7 @@ class _Job:
                 f"({', '.join(masters)}) is made from the sensor data only",
                 master=True,
             ) from unusable
-        preview = self.preview or find_preview(self.raw, self.options.max_pixels, 1 << 30)
+        preview = self.preview or self._find_preview(thorough=True)
         if preview is None:
             unusable.detail = f"{self.raw.format} file: {unusable.detail}; no embedded preview"
             raise unusable
@@ -568,7 +585,7 @@ class _Job:
 
     def _derive(
         self,
-        image: Image.Image,
+        image: Picture,
         specs: Sequence[RenditionSpec],
         targets: dict[RenditionSpec, int],
         source: str,
@@ -580,8 +597,9 @@ class _Job:
             with self.timer("resize"):
                 current = _fit(current, targets[spec])
             with self.timer("encode"):
-                data = encode(current, spec, self.exif)
-            out[spec] = Rendition(spec, data, current.width, current.height, source)
+                picture = _as_image(current)
+                data = encode(picture, spec, self.exif)
+            out[spec] = Rendition(spec, data, picture.width, picture.height, source)
         return out
 
 
@@ -630,13 +648,28 @@ def _targets(specs: Sequence[RenditionSpec], long_edge: int) -> dict[RenditionSp
     return {s: long_edge if s.size is None else min(s.size, long_edge) for s in specs}
 
 
-def _fit(image: Image.Image, long_edge: int) -> Image.Image:
-    """Scale so the long edge is ``long_edge``; never upscale."""
-    current = max(image.size)
+def _as_image(picture: Picture) -> Image.Image:
+    return picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
+
+
+def _fit(picture: Picture, long_edge: int) -> Picture:
+    """Scale so the long edge is ``long_edge``, with the resampler for the ratio; never
+    upscale. An array stays an array for OpenCV (Pillow's copy out of an image is slow)."""
+    height, width = (
+        picture.shape[:2] if isinstance(picture, np.ndarray) else (picture.height, picture.width)
+    )
+    current = max(width, height)
     if long_edge >= current:
-        return image
+        return picture
     scale = long_edge / current
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    ratio = current / long_edge
+    # Only an array goes to OpenCV: copying a Pillow image out would cost more time and
+    # memory than the resize saves.
+    if isinstance(picture, np.ndarray) and ratio < _AREA_MAX_RATIO:
+        flag = cv2.INTER_CUBIC if ratio <= _CUBIC_MAX_RATIO else cv2.INTER_AREA
+        return np.asarray(cv2.resize(picture, size, interpolation=flag))
+    image = _as_image(picture)
     if current < long_edge * 2 * _REDUCING_GAP and image.height > _RESIZE_BAND_ROWS:
         return _resize_in_bands(image, size)
     # Box-reduce to within twice the target, then bicubic: as sharp as Lanczos for

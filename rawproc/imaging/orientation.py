@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+Pixels = npt.NDArray[np.uint8]
 
 _TRANSPOSE: dict[int, Image.Transpose] = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -67,13 +70,21 @@ def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
     return image if method is None else image.transpose(method)
 
 
-def apply_orientation_array(image: npt.NDArray[Any], orientation: int) -> npt.NDArray[Any]:
-    """``apply_orientation`` for an H x W (x C) array (16-bit images have no Pillow mode)."""
-    if orientation in (5, 6, 7, 8):
-        image = np.swapaxes(image, 0, 1)  # transpose: orientation 5
-        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
-    if orientation in (2, 3):
-        image = image[:, ::-1]
-    if orientation in (3, 4):
-        image = image[::-1]
-    return np.ascontiguousarray(image)
+def apply_orientation_pixels(pixels: npt.NDArray[Any], orientation: int) -> npt.NDArray[Any]:
+    """``apply_orientation`` for an RGB or grey array of 8 or 16 bits: the same pixels,
+    without Pillow (16-bit RGB has no Pillow mode)."""
+    if orientation == 2:
+        return np.asarray(cv2.flip(pixels, 1))
+    if orientation == 3:
+        return np.asarray(cv2.rotate(pixels, cv2.ROTATE_180))
+    if orientation == 4:
+        return np.asarray(cv2.flip(pixels, 0))
+    if orientation == 5:
+        return np.asarray(cv2.transpose(pixels))
+    if orientation == 6:
+        return np.asarray(cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE))
+    if orientation == 7:
+        return np.asarray(cv2.flip(cv2.transpose(pixels), -1))
+    if orientation == 8:
+        return np.asarray(cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE))
+    return pixels

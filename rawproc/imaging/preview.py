@@ -21,8 +21,10 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 import rawpy
-from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms
 from PIL.Image import DecompressionBombError
 
 from .icc import adobe_rgb_icc
@@ -67,15 +69,24 @@ class EmbeddedPreview:
         return max(self.width, self.height)
 
 
-def find_preview(raw: RawFile, max_pixels: int, wanted_long_edge: int) -> EmbeddedPreview | None:
-    """The embedded JPEG to render from: LibRaw's pick, or a larger one found in the file.
+def find_preview(
+    raw: RawFile, max_pixels: int, wanted_long_edge: int, *, thorough: bool = False
+) -> EmbeddedPreview | None:
+    """The largest embedded JPEG, found from headers alone: nothing is decoded.
 
-    LibRaw does not always pick the largest preview (Pentax PEF, for one), so when its
-    pick is too small for ``wanted_long_edge`` the file is searched for a bigger one.
+    A TIFF-structured RAW lists its JPEGs in its IFDs (and a Pentax maker note); their
+    sizes come from each JPEG's frame header and each must end in an EOI where its IFD
+    says. Other containers (CRW, CR3, RAF) get LibRaw's pick. ``thorough`` (for a file
+    whose sensor data is unusable, when the preview is all there is) also searches the
+    whole file for JPEG streams by their markers, which finds previews in files cut off
+    or refused by LibRaw, at the cost of reading every byte.
     """
-    data = _libraw_jpeg(raw)
-    best = _probe(data, max_pixels) if data is not None else None
-    if best is None or best.long_edge < wanted_long_edge:
+    with raw.view() as blob:
+        best = _listed_jpeg(blob, max_pixels)
+    if best is None:
+        data = _libraw_jpeg(raw)
+        best = _probe(data, max_pixels) if data is not None else None
+    if thorough and (best is None or best.long_edge < wanted_long_edge):
         with raw.view() as blob:
             found = _scan_for_jpeg(blob, max_pixels)
         if found is not None and (best is None or found.long_edge > best.long_edge):
@@ -158,15 +169,206 @@ def _libraw_jpeg(raw: RawFile) -> bytes | None:
 
 
 def _probe(data: bytes, max_pixels: int) -> EmbeddedPreview | None:
-    """Read the JPEG header only; reject tiny, oversized or non-JPEG streams."""
-    try:
-        with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
-            width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, DecompressionBombError):
+    """Read the JPEG header only; reject tiny, oversized or non-DCT streams."""
+    header = jpeg_header(data)
+    if header is None:
         return None
+    width, height = header.width, header.height
     if min(width, height) < _MIN_PREVIEW_EDGE or width * height > max_pixels:
         return None
     return EmbeddedPreview(data, width, height)
+
+
+@dataclass(frozen=True)
+class JpegHeader:
+    """What a JPEG's marker segments up to its frame header say."""
+
+    width: int
+    height: int
+    components: int
+    icc: bytes | None
+    exif: bytes | None
+
+
+_SOF_DCT = (0xC0, 0xC1, 0xC2)  # baseline, extended and progressive Huffman frames
+_ICC_TAG = b"ICC_PROFILE\0"
+_EXIF_TAG = b"Exif\0\0"
+_HEADER_LIMIT = 1 << 20  # a frame header further in than this is not a preview's
+
+
+def jpeg_header(data: Buffer, start: int = 0, end: int | None = None) -> JpegHeader | None:
+    """The frame header of the DCT JPEG at ``start``, with its ICC profile and EXIF.
+
+    Walks the marker segments from SOI to the first SOF; ``None`` for anything else (a
+    lossless JPEG, as RAW sensor data is stored, or a damaged header).
+    """
+    end = min(len(data), start + _HEADER_LIMIT if end is None else end)
+    if bytes(data[start : start + 3]) != _SOI:
+        return None
+    pos = start + 2
+    icc: dict[int, bytes] = {}
+    exif: bytes | None = None
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > end:
+            return None
+        body = pos + 4
+        if marker in _SOF_DCT:
+            if length < 8:
+                return None
+            height = int.from_bytes(data[body + 1 : body + 3], "big")
+            width = int.from_bytes(data[body + 3 : body + 5], "big")
+            components = data[body + 5]
+            if not width or not height or components not in (1, 3, 4):
+                return None
+            profile = b"".join(icc[k] for k in sorted(icc)) if icc else None
+            return JpegHeader(width, height, components, profile, exif)
+        if 0xC3 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return None  # lossless, hierarchical or arithmetic-coded frame
+        if marker in (0xD9, 0xDA):
+            return None  # no frame header before the image data
+        segment = bytes(data[body : pos + 2 + length])
+        if marker == 0xE2 and segment.startswith(_ICC_TAG) and len(segment) > 14:
+            icc[segment[12]] = segment[14:]
+        elif marker == 0xE1 and exif is None and segment.startswith(_EXIF_TAG):
+            exif = segment[6:]
+        pos += 2 + length
+    return None
+
+
+# TIFF tags that locate JPEG streams: JPEGInterchangeFormat(Length), StripOffsets and
+# StripByteCounts (a one-strip JPEG: CR2's and DNG's previews), SubIFDs, the EXIF IFD and
+# its maker note.
+_JPEG_OFFSET, _JPEG_LENGTH = 0x0201, 0x0202
+_STRIP_OFFSETS, _STRIP_BYTES = 0x0111, 0x0117
+_SUB_IFDS, _EXIF_IFD = 0x014A, 0x8769
+_PENTAX_MAKER_NOTE = b"AOC\0"  # offsets from the start of the file
+_PENTAX_NEW_MAKER_NOTE = b"PENTAX \0"  # offsets from the start of the maker note
+_NIKON_PREVIEW_IFD = 0x0011
+_PENTAX_PREVIEW_LENGTH, _PENTAX_PREVIEW_START = 0x0003, 0x0004
+_MAX_IFDS = 64
+_MAX_ENTRIES = 1024
+# Bytes of padding allowed between a JPEG's EOI and the end its IFD gives.
+_EOI_SLACK = 64
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+
+
+def _listed_jpeg(blob: Buffer, max_pixels: int) -> EmbeddedPreview | None:
+    """The largest intact DCT JPEG that the TIFF structure of ``blob`` points to."""
+    best: tuple[int, int, JpegHeader] | None = None
+    for offset, length in _tiff_jpeg_locations(blob):
+        stop = offset + length
+        if offset < 0 or length < 4 or stop > len(blob):
+            continue
+        header = jpeg_header(blob, offset, stop)
+        if header is None or header.components == 4:
+            continue
+        eoi = bytes(blob[max(offset, stop - _EOI_SLACK) : stop]).rfind(b"\xff\xd9")
+        if eoi == -1:
+            continue  # cut off: the JPEG does not end where its IFD says
+        if min(header.width, header.height) < _MIN_PREVIEW_EDGE:
+            continue
+        if header.width * header.height > max_pixels:
+            continue
+        if best is None or max(header.width, header.height) > max(best[2].width, best[2].height):
+            best = (offset, max(offset, stop - _EOI_SLACK) + eoi + 2, header)
+    if best is None:
+        return None
+    start, stop, header = best
+    return EmbeddedPreview(bytes(blob[start:stop]), header.width, header.height)
+
+
+def _tiff_jpeg_locations(blob: Buffer) -> list[tuple[int, int]]:
+    """(offset, length) of every JPEG the IFDs of a TIFF-structured RAW point to."""
+    head = bytes(blob[:8])
+    if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+        return []
+    order = "<" if head[:2] == b"II" else ">"
+    found: list[tuple[int, int]] = []
+    queue: list[tuple[int, int, str]] = [(struct.unpack(order + "I", head[4:8])[0], 0, order)]
+    seen: set[int] = set()
+    while queue and len(seen) < _MAX_IFDS:
+        ifd, base, endian = queue.pop(0)
+        if ifd + base in seen:
+            continue
+        seen.add(ifd + base)
+        try:
+            entries, following = _ifd_entries(blob, ifd + base, base, endian)
+        except (struct.error, ValueError):
+            continue
+        if following:
+            queue.append((following, base, endian))
+        for pair in ((_JPEG_OFFSET, _JPEG_LENGTH), (_STRIP_OFFSETS, _STRIP_BYTES)):
+            offsets, lengths = entries.get(pair[0]), entries.get(pair[1])
+            if offsets and lengths and len(offsets) == 1 and len(lengths) == 1:
+                found.append((offsets[0] + base, lengths[0]))
+        for sub in entries.get(_SUB_IFDS, ()):
+            queue.append((sub, base, endian))
+        for sub in entries.get(_EXIF_IFD, ()):
+            queue.append((sub, base, endian))
+        if base:  # a maker note's own TIFF (Nikon): its preview IFD
+            for sub in entries.get(_NIKON_PREVIEW_IFD, ()):
+                queue.append((sub, base, endian))
+        note = entries.get(_MAKER_NOTE)
+        if note:
+            found.extend(_maker_note_jpegs(blob, note[0] + base, note[1], queue))
+    return found
+
+
+def _ifd_entries(
+    blob: Buffer, at: int, base: int, endian: str
+) -> tuple[dict[int, tuple[int, ...]], int]:
+    """The integer values of an IFD's entries (a maker note's offset and length for
+    UNDEFINED data), and the offset of the next IFD."""
+    (count,) = struct.unpack_from(endian + "H", blob, at)
+    if count > _MAX_ENTRIES:
+        raise ValueError("not an IFD")
+    entries: dict[int, tuple[int, ...]] = {}
+    for i in range(count):
+        tag, kind, n, value = struct.unpack_from(endian + "HHII", blob, at + 2 + 12 * i)
+        size = _TYPE_SIZES.get(kind, 0)
+        if kind == 7 and tag == _MAKER_NOTE:
+            entries[tag] = (value, n)
+        elif kind in (3, 4, 13) and 0 < n <= 64:
+            where = at + 2 + 12 * i + 8 if size * n <= 4 else value + base
+            code = "H" if kind == 3 else "I"
+            entries[tag] = struct.unpack_from(f"{endian}{n}{code}", blob, where)
+    (following,) = struct.unpack_from(endian + "I", blob, at + 2 + 12 * count)
+    return entries, following
+
+
+def _maker_note_jpegs(
+    blob: Buffer, at: int, length: int, queue: list[tuple[int, int, str]]
+) -> list[tuple[int, int]]:
+    """JPEGs a maker note points to: Pentax's preview, and Nikon's IFDs (walked later)."""
+    head = bytes(blob[at : at + 18])
+    if len(head) < 18:
+        return []
+    if head.startswith(_NIKON_MAKER_NOTE) and head[10:12] in (b"II", b"MM"):
+        endian = "<" if head[10:12] == b"II" else ">"
+        tiff = at + _NIKON_TIFF_START
+        queue.append((struct.unpack(endian + "I", head[14:18])[0], tiff, endian))
+        return []
+    if head.startswith(_PENTAX_MAKER_NOTE) and head[4:6] in (b"II", b"MM"):
+        endian, ifd, base = ("<" if head[4:6] == b"II" else ">"), at + 6, 0
+    elif head.startswith(_PENTAX_NEW_MAKER_NOTE) and head[8:10] in (b"II", b"MM"):
+        endian, ifd, base = ("<" if head[8:10] == b"II" else ">"), at + 10, at
+    else:
+        return []
+    try:
+        entries, _ = _ifd_entries(blob, ifd, base, endian)
+    except (struct.error, ValueError):
+        return []
+    start, size = entries.get(_PENTAX_PREVIEW_START), entries.get(_PENTAX_PREVIEW_LENGTH)
+    if start and size:
+        return [(start[0] + base, size[0])]
+    return []
 
 
 def _scan_for_jpeg(blob: Buffer, max_pixels: int) -> EmbeddedPreview | None:
@@ -229,12 +431,72 @@ def _decodes(data: bytes) -> bool:
     return True
 
 
+def dct_scale(width: int, height: int, target_long_edge: int) -> int:
+    """The numerator n of the smallest DCT scale n/8 whose image keeps ``target_long_edge``.
+
+    libjpeg-turbo decodes at n/8 for n in 1..8, giving ceil(edge * n / 8) pixels: the
+    cheapest decode whose long edge is still at least the largest rendition asked for.
+    """
+    long_edge = max(width, height)
+    for n in range(1, 8):
+        if -(-long_edge * n // 8) >= target_long_edge:
+            return n
+    return 8
+
+
+def dct_scaled_size(width: int, height: int, n: int) -> tuple[int, int]:
+    """The size libjpeg-turbo decodes a ``width`` x ``height`` JPEG to at scale n/8."""
+    return -(-width * n // 8), -(-height * n // 8)
+
+
 def decode_preview(preview: EmbeddedPreview, target_long_edge: int | None) -> Image.Image:
-    """Decode to RGB in sRGB, letting libjpeg scale down by DCT when a size is known.
+    """``decode_preview_pixels`` as a Pillow image."""
+    return Image.fromarray(decode_preview_pixels(preview, target_long_edge))
+
+
+def decode_preview_pixels(
+    preview: EmbeddedPreview, target_long_edge: int | None
+) -> npt.NDArray[np.uint8]:
+    """Decode to RGB in sRGB, at the smallest DCT scale that keeps ``target_long_edge``.
 
     The JPEG's colour space is its ICC profile's, else the one its own EXIF records, else
-    the RAW file's (``preview.container_colour_space``), else sRGB.
+    the RAW file's (``preview.container_colour_space``), else sRGB. libjpeg-turbo (through
+    simplejpeg) decodes greyscale and YCbCr previews; a CMYK one goes through Pillow.
     """
+    header = jpeg_header(preview.data)
+    if header is None or header.components == 4:
+        return np.asarray(_decode_with_pillow(preview, target_long_edge))
+    import simplejpeg  # only where a preview serves renditions: a sensor render never needs it
+
+    n = 8 if target_long_edge is None else dct_scale(header.width, header.height, target_long_edge)
+    width, height = dct_scaled_size(header.width, header.height, n)
+    pixels = simplejpeg.decode_jpeg(
+        preview.data, colorspace="RGB", min_width=width, min_height=height
+    )
+    icc = header.icc
+    if not icc and _exif_bytes_colour_space(header.exif, preview) == ADOBE_RGB:
+        icc = adobe_rgb_icc()
+    if not icc:
+        return np.asarray(pixels, dtype=np.uint8)
+    return np.asarray(_to_srgb(Image.fromarray(pixels), icc))
+
+
+def _exif_bytes_colour_space(exif: bytes | None, preview: EmbeddedPreview) -> ColourSpace:
+    record = Image.Exif()
+    if exif:
+        try:
+            record.load(exif)
+        except _EXIF_ERRORS:
+            record = Image.Exif()
+    return exif_colour_space(record) or preview.container_colour_space or SRGB
+
+
+def decode_preview_small(preview: EmbeddedPreview, target_long_edge: int) -> Image.Image:
+    """A small decode (Pillow, DCT-scaled to at most 1/8) for a check, not a rendition."""
+    return _decode_with_pillow(preview, target_long_edge)
+
+
+def _decode_with_pillow(preview: EmbeddedPreview, target_long_edge: int | None) -> Image.Image:
     jpeg = Image.open(io.BytesIO(preview.data), formats=("JPEG",))
     if target_long_edge is not None:
         scale = target_long_edge / preview.long_edge

@@ -240,14 +240,15 @@ def test_read_metadata_does_not_render(dng: DngBuilder) -> None:
 
 
 def test_resizing_in_bands_gives_the_whole_image_resize() -> None:
-    from rawproc.imaging.engine import _fit
+    """Pillow images (sensor renders) are resized band by band at scales under 4x."""
+    from rawproc.imaging.engine import _resize_in_bands
 
     rng = np.random.default_rng(0)
     noise = Image.fromarray(rng.integers(0, 256, (300, 450, 3), dtype=np.uint8))
     source = noise.resize((1800, 1200), Image.Resampling.BICUBIC)
-    for long_edge in (1000, 640, 1799):  # scales under 4x go band by band
-        banded = np.asarray(_fit(source, long_edge), dtype=np.int16)
-        size = banded.shape[1::-1]
+    for long_edge in (1000, 640, 1799):
+        size = (long_edge, round(1200 * long_edge / 1800))
+        banded = np.asarray(_resize_in_bands(source, size), dtype=np.int16)
         whole = np.asarray(source.resize(size, Image.Resampling.BICUBIC), dtype=np.int16)
         # Pillow takes a box as 32-bit floats: the filter taps move by a few millionths of
         # a pixel, which rounds some values the other way. No seams, no shift.

@@ -97,7 +97,7 @@ def test_undecodable_embedded_preview_is_a_corrupt_file(
     def truncated(*args: object) -> NoReturn:
         raise OSError("image file is truncated (21 bytes not processed)")
 
-    monkeypatch.setattr(engine, "decode_preview", truncated)
+    monkeypatch.setattr(engine, "decode_preview_pixels", truncated)
     with pytest.raises(CorruptFile, match=r"p\.dng: The camera's preview in the file is damaged"):
         process_raw(path, (BUILTIN["thumbnail"],))
 

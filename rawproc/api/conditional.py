@@ -23,9 +23,9 @@ from rest_framework.response import Response
 
 from rawproc.models import Asset
 
-# Private: an answer may be kept by the client's own cache, never a shared one, and is
-# revalidated every time.
-CACHE_CONTROL = "private, no-cache"
+# Answers carry signed URLs and a user's library: no HTTP cache keeps them (Back after
+# signing out must not show them). A client revalidates the body it keeps itself.
+CACHE_CONTROL = "no-store"
 
 
 def url_window(expires_in: int, now: float | None = None) -> int:

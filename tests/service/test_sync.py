@@ -131,7 +131,7 @@ def test_an_unchanged_list_answers_304_and_a_change_a_new_etag(api: APIClient) -
     first = api.get("/api/assets/")
     etag = first["ETag"]
     assert etag.startswith('W/"')
-    assert first["Cache-Control"] == "private, no-cache"
+    assert first["Cache-Control"] == "no-store"
     same = api.get("/api/assets/", HTTP_IF_NONE_MATCH=etag)
     assert same.status_code == 304
     assert same.content == b""

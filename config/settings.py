@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "corsheaders",
     "axes",
     "rawproc.apps.RawprocConfig",
     "rawproc.webhooks.apps.WebhooksConfig",
@@ -91,6 +92,8 @@ MIDDLEWARE = [
     "rawproc.middleware.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that answers early, so refusals carry the CORS headers too.
+    "corsheaders.middleware.CorsMiddleware",
     # Outside the request limits, so that their refusals get these headers too.
     "csp.middleware.CSPMiddleware",
     "rawproc.middleware.cache_control.NoStoreMiddleware",
@@ -437,6 +440,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("RAWPROC_MAX_BODY_BYTES", default=2_621_44
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("RAWPROC_MAX_FIELDS", default=1000)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("RAWPROC_MAX_FILES", default=10)
 CSRF_FAILURE_VIEW = "rawproc.api.errors.csrf_failure"
+
+# --- Cross-origin browser clients (django-cors-headers) -------------------------------
+# Origins (scheme://host[:port]) whose pages may call the API and fetch signed files with
+# an API token. None by default: the app's own page is same-origin.
+CORS_ALLOWED_ORIGINS: list[str] = env.list("RAWPROC_CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api|files)/.*$"
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "if-none-match",
+    "range",
+    "x-csrftoken",
+    "x-requested-with",
+)
+CORS_EXPOSE_HEADERS = ["ETag", "Location", "Retry-After", "Content-Range", "Accept-Ranges"]
+CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --- Proxies --------------------------------------------------------------------------
 # Addresses or CIDR networks whose X-Forwarded-Proto / X-Forwarded-For are believed.

@@ -80,6 +80,9 @@ class Asset(models.Model):
         default=list, blank=True, help_text="The engine's warnings: [{code, message, detail}]."
     )
     timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds per stage.")
+    thumbhash = models.CharField(
+        max_length=64, blank=True, help_text="ThumbHash of the thumbnail, base64 (placeholder)."
+    )
 
     # Processing bookkeeping: the current job's task id, runs started, runs that never finished.
     task_id = models.CharField(max_length=64, blank=True)

@@ -36,6 +36,7 @@ class AssetFilters(TypedDict, total=False):
     iso_max: int
     taken_after: datetime
     taken_before: datetime
+    updated_after: datetime
     ordering: str
 
 
@@ -57,11 +58,15 @@ def asset_list(*, owner: User, filters: AssetFilters | None = None) -> QuerySet[
         lookups["taken_at__gte"] = filters["taken_after"]
     if "taken_before" in filters:
         lookups["taken_at__lt"] = filters["taken_before"]
-    ordering = filters.get("ordering", DEFAULT_ORDERING)
+    if "updated_after" in filters:
+        # Sync: changes in the order they happened, inclusive so that nothing changed at the
+        # same instant as the last item seen is skipped (a client deduplicates by id).
+        lookups["updated_at__gte"] = filters["updated_after"]
+        order: tuple[str, ...] = ("updated_at", "id")
+    else:
+        order = (filters.get("ordering", DEFAULT_ORDERING), "-created_at", "id")
     return (
-        Asset.objects.filter(owner=owner, **lookups)
-        .prefetch_related("variants")
-        .order_by(ordering, "-created_at", "id")
+        Asset.objects.filter(owner=owner, **lookups).prefetch_related("variants").order_by(*order)
     )
 
 

@@ -9,13 +9,16 @@ a 403 JSON error, as an S3 presigned URL would.
 from __future__ import annotations
 
 import mimetypes
+import os
 
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 
 from rawproc import storage
 from rawproc.api.errors import FileTooLarge, json_error, service_error
+from rawproc.api.ranges import Unsatisfiable, iter_range, parse_range
 from rawproc.api.views import MULTIPART_OVERHEAD_BYTES
 from rawproc.services.errors import ServiceError
 from rawproc.services.uploads import upload_receive
@@ -33,12 +36,36 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
         return json_error(404, "not_found", "The file no longer exists.")
     except storage.StorageUnavailable:
         return json_error(503, "storage_unavailable", "Storage is unavailable; retry later.")
-    response = FileResponse(
-        fh,
-        as_attachment=grant.attachment,
-        filename=grant.download_name or "",
-        content_type=grant.content_type or mimetypes.guess_type(grant.key)[0],
+    content_type = grant.content_type or mimetypes.guess_type(grant.key)[0]
+    size = os.fstat(fh.fileno()).st_size
+    try:
+        wanted = parse_range(request.headers.get("Range"), size)
+    except Unsatisfiable:
+        fh.close()
+        response = json_error(416, "range_not_satisfiable", f"The file has {size} bytes.")
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    if wanted is None:
+        full = FileResponse(
+            fh,
+            as_attachment=grant.attachment,
+            filename=grant.download_name or "",
+            content_type=content_type,
+        )
+        return _download_headers(full)
+    part = StreamingHttpResponse(
+        iter_range(fh, wanted), status=206, content_type=content_type or "application/octet-stream"
     )
+    part["Content-Range"] = wanted.content_range(size)
+    part["Content-Length"] = str(wanted.length)
+    disposition = content_disposition_header(grant.attachment, grant.download_name or "")
+    if disposition:
+        part["Content-Disposition"] = disposition
+    return _download_headers(part)
+
+
+def _download_headers(response: HttpResponseBase) -> HttpResponseBase:
+    response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=60"
     return response
 

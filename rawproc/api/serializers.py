@@ -66,6 +66,11 @@ class AssetListFilterSerializer(serializers.Serializer[Any]):
     iso_max = serializers.IntegerField(required=False, min_value=0)
     taken_after = serializers.DateTimeField(required=False)
     taken_before = serializers.DateTimeField(required=False)
+    updated_after = serializers.DateTimeField(
+        required=False,
+        help_text="Sync: only assets changed at or after this instant, oldest change first "
+        "(ordered by updated_at, then id; ordering cannot be given with it).",
+    )
     ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +82,10 @@ class AssetListFilterSerializer(serializers.Serializer[Any]):
         for low, high, message in ranges:
             if low in attrs and high in attrs and attrs[low] > attrs[high]:
                 raise serializers.ValidationError({high: message})
+        if "updated_after" in attrs and "ordering" in attrs:
+            raise serializers.ValidationError(
+                {"ordering": "A sync with updated_after is always in the order of the changes."}
+            )
         return attrs
 
 
@@ -170,7 +179,12 @@ class AssetOutputSerializer(serializers.Serializer[Any]):
     iso = serializers.IntegerField(allow_null=True)
     taken_at = serializers.DateTimeField(allow_null=True)
     degraded = serializers.BooleanField()
-    metadata = serializers.JSONField()
+    thumbhash = serializers.SerializerMethodField(
+        help_text="ThumbHash placeholder of the photo (base64), once it is ready."
+    )
+    metadata = serializers.SerializerMethodField(
+        help_text="The metadata record (docs/metadata.md)."
+    )
     timings = serializers.JSONField(help_text="Milliseconds per processing stage.")
     attempts = serializers.IntegerField()
     variants = serializers.SerializerMethodField()
@@ -183,6 +197,12 @@ class AssetOutputSerializer(serializers.Serializer[Any]):
 
     def get_url(self, asset: Asset) -> str:
         return absolute(self.context["request"], reverse("asset-detail", args=[asset.pk]))
+
+    def get_metadata(self, asset: Asset) -> dict[str, Any]:
+        return asset.metadata if isinstance(asset.metadata, dict) else {}
+
+    def get_thumbhash(self, asset: Asset) -> str | None:
+        return asset.thumbhash or None
 
     def get_original_url(self, asset: Asset) -> str:
         return absolute(self.context["request"], reverse("asset-original", args=[asset.pk]))
@@ -213,6 +233,23 @@ class AssetOutputSerializer(serializers.Serializer[Any]):
         return list(
             VariantOutputSerializer(asset.variants.all(), many=True, context=self.context).data
         )
+
+
+# The raw tag map of the metadata record: the detail carries it, list items do not.
+RAW_EXIF_KEY = "exif"
+
+
+class AssetListItemOutputSerializer(AssetOutputSerializer):
+    """A list item: the asset without the raw EXIF map (5-20 KB per asset), so listing and
+    re-listing a library stays light; ``GET /api/assets/{id}/`` has the whole record."""
+
+    metadata = serializers.SerializerMethodField(
+        help_text="The normalised metadata record, without its raw `exif` tag map."
+    )
+
+    def get_metadata(self, asset: Asset) -> dict[str, Any]:
+        record = asset.metadata if isinstance(asset.metadata, dict) else {}
+        return {key: value for key, value in record.items() if key != RAW_EXIF_KEY}
 
 
 class UploadTargetOutputSerializer(serializers.Serializer[storage.UploadTarget]):

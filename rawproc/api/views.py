@@ -20,11 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rawproc import storage
+from rawproc.api.conditional import assets_etag, not_modified, request_scope, with_validator
 from rawproc.api.errors import MissingFile
 from rawproc.api.pagination import AssetPagination
 from rawproc.api.parsers import JSONParser, MultiPartParser
 from rawproc.api.serializers import (
     AssetListFilterSerializer,
+    AssetListItemOutputSerializer,
     AssetOutputSerializer,
     AssetUploadInputSerializer,
     ErrorOutputSerializer,
@@ -82,6 +84,9 @@ def asset_response(request: Request, asset: Asset, code: int) -> Response:
     return Response(data, status=code, headers=headers)
 
 
+NOT_MODIFIED = {304: OpenApiResponse(description="Unchanged since the ETag in If-None-Match.")}
+
+
 class AssetListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_classes = [UploadRateThrottle]
@@ -90,17 +95,22 @@ class AssetListCreateApi(APIView):
 
     @extend_schema(
         parameters=[AssetListFilterSerializer, ExpiryInputSerializer],
-        responses={200: AssetOutputSerializer(many=True), **ERRORS},
+        responses={200: AssetListItemOutputSerializer(many=True), **NOT_MODIFIED, **ERRORS},
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         filters = AssetListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         assets = asset_list(owner=request.user, filters=filters.validated_data)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(assets, request, view=self)
-        context = {"request": request, "expires_in": expiry_from(request.query_params)}
-        data = AssetOutputSerializer(page, many=True, context=context).data
-        return paginator.get_paginated_response(data)
+        page = paginator.paginate_queryset(assets, request, view=self) or []
+        expires_in = expiry_from(request.query_params)
+        total = paginator.page.paginator.count if paginator.page is not None else len(page)
+        etag = assets_etag(page, scope=request_scope(request, total), expires_in=expires_in)
+        if not_modified(request, etag):
+            return with_validator(Response(status=status.HTTP_304_NOT_MODIFIED), etag)
+        context = {"request": request, "expires_in": expires_in}
+        data = AssetListItemOutputSerializer(page, many=True, context=context).data
+        return with_validator(paginator.get_paginated_response(data), etag)
 
     @extend_schema(
         request={"multipart/form-data": AssetUploadInputSerializer},
@@ -152,9 +162,17 @@ class UploadCreateApi(APIView):
 
 
 class AssetDetailApi(APIView):
-    @extend_schema(parameters=[EXPIRES_IN], responses={200: AssetOutputSerializer, **ERRORS})
+    @extend_schema(
+        parameters=[EXPIRES_IN],
+        responses={200: AssetOutputSerializer, **NOT_MODIFIED, **ERRORS},
+    )
     def get(self, request: AuthenticatedRequest, asset_id: str) -> Response:
-        return asset_response(request, asset_get(owner=request.user, asset_id=asset_id), 200)
+        asset = asset_get(owner=request.user, asset_id=asset_id)
+        expires_in = expiry_from(request.query_params)
+        etag = assets_etag([asset], scope=request_scope(request), expires_in=expires_in)
+        if not_modified(request, etag):
+            return with_validator(Response(status=status.HTTP_304_NOT_MODIFIED), etag)
+        return with_validator(asset_response(request, asset, 200), etag)
 
     @extend_schema(responses={204: None, **ERRORS})
     def delete(self, request: AuthenticatedRequest, asset_id: str) -> Response:

@@ -42,6 +42,7 @@ from rawproc.services.originals import (
     original_adopt,
     original_fetch,
 )
+from rawproc.services.placeholders import rendition_thumbhash
 from rawproc.webhooks.services import ASSET_FAILED, ASSET_READY, webhook_event_emit
 
 logger = logging.getLogger(__name__)
@@ -335,6 +336,7 @@ def _commit_result(
         locked.raw_format = result.format or locked.raw_format
         locked.degraded = result.degraded
         locked.warnings = [warning.as_dict() for warning in result.warnings]
+        locked.thumbhash = rendition_thumbhash(result.renditions)
         assert locked.started_at is not None
         locked.processed_at = timezone.now()
         timings["total"] = (locked.processed_at - locked.started_at).total_seconds() * 1000

@@ -195,9 +195,10 @@ def report(results: dict[str, Any]) -> str:
             f"Target: first answer within 3 s on a warm environment: **{verdict}** ({warm:.1f} s)."
             " The worker is started before the API's application is loaded and boots beside it,"
             " so it is reported ready on its own (in its log); the API answers without waiting"
-            " for it. The machine is shared by other processes (see the load average above), so"
-            " the figures move by about a second from run to run; the before/after gap is what"
-            " the run measures.",
+            " for it. Start-up is CPU-bound (imports), so the figures scale with the machine's"
+            " load: with a load average above the 2 cores (see above) every start takes several"
+            " times what it takes on an idle machine, for both codes alike; the before/after"
+            " ratio is what such a run measures, and the target is judged on a quiet machine.",
         ]
     )
 

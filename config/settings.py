@@ -273,6 +273,9 @@ else:
         # Exchange tables; kombu would otherwise write them to ./control wherever it runs.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # The worker looks for new messages this often (kombu's default is 1 s, which an
+        # upload on an empty queue would wait for, half of it on average).
+        "polling_interval": env.float("RAWPROC_BROKER_POLL_SECONDS", default=0.1),
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("RAWPROC_BROKER_TIMEOUT", default=4.0)

@@ -15,7 +15,6 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from rawproc import storage
-from rawproc.imaging.rawfile import describe_content, sniff_format
 from rawproc.models import Asset
 from rawproc.selectors import user_storage_used
 from rawproc.services.errors import EmptyUpload, QuotaExceeded, UnsupportedUpload, UploadTooLarge
@@ -79,6 +78,9 @@ def quota_check(*, owner_id: int, adding: int, lock: bool = False) -> None:
 
 def raw_family(head: bytes, filename: str) -> str:
     """The RAW family from a file's first bytes; ``UnsupportedUpload`` when it is not RAW."""
+    # Loaded at the first upload, not at start: the reader brings numpy and LibRaw.
+    from rawproc.imaging.rawfile import describe_content, sniff_format
+
     family = sniff_format(head)
     if family is None:
         raise UnsupportedUpload(f"{filename}: not a camera RAW file ({describe_content(head)}).")

@@ -12,11 +12,13 @@ import base64
 import io
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import thumbhash
 from PIL import Image
 
-from rawproc.imaging import Rendition
+if TYPE_CHECKING:  # the engine loads in the worker, not with the web process
+    from rawproc.imaging import Rendition
 
 logger = logging.getLogger(__name__)
 

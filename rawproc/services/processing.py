@@ -22,7 +22,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -32,8 +32,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from rawproc import storage
-from rawproc.imaging import EngineOptions, ImagingError, ProcessResult, RenditionSpec, process_raw
-from rawproc.imaging.errors import describe_exception
+from rawproc.imaging.errors import ImagingError, describe_exception
+from rawproc.imaging.specs import RenditionSpec
+
+if TYPE_CHECKING:  # the engine (numpy, OpenCV, LibRaw) loads in the worker, at the first use
+    from rawproc.imaging.engine import EngineOptions, ProcessResult
 from rawproc.models import Asset, AssetStatus, Variant
 from rawproc.services.errors import InvalidState
 from rawproc.services.originals import (
@@ -68,6 +71,8 @@ CRASH_MARKER_WINDOW = 64 * 1024
 
 
 def engine_options() -> EngineOptions:
+    from rawproc.imaging.engine import EngineOptions
+
     return EngineOptions(
         force_sensor=settings.RAWPROC_FORCE_SENSOR,
         max_pixels=settings.RAWPROC_MAX_PIXELS,
@@ -299,6 +304,8 @@ def decode(
         with open(path, "rb") as fh:
             if marker in fh.read(CRASH_MARKER_WINDOW):
                 os.abort()  # what a segfault in LibRaw does to the process
+    from rawproc.imaging.engine import process_raw
+
     return process_raw(path, specs, options, name=name)
 
 

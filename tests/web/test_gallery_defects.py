@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
@@ -168,7 +169,9 @@ def test_filter_fields_do_not_overlap_at_desktop_widths(pages: Pages) -> None:
         assert fieldset[0] <= before[0] and before[2] <= fieldset[2] + 1, (width, before, fieldset)
 
 
-def test_cards_messages_uploads_dates_and_keys(pages: Pages, tmp_path: Path) -> None:
+def test_cards_messages_uploads_dates_and_keys(
+    pages: Pages, tmp_path: Path, screenshot_dir: Path
+) -> None:
     failing = _failing_file(tmp_path)
     for path in (NEF, ARW, failing):  # one after the other, so the order is known
         pages.upload(path)
@@ -265,6 +268,9 @@ def test_cards_messages_uploads_dates_and_keys(pages: Pages, tmp_path: Path) -> 
     for label in ("Taken", "Uploaded", "Processed"):
         assert DATE.match(pages.metadata()[label]), (label, pages.metadata()[label])
     nikon_url = pages.driver.current_url
+    pages.driver.set_window_size(1400, 900)
+    pages.driver.save_screenshot(str(screenshot_dir / "lightbox.png"))
+    pages.driver.set_window_size(1400, 560)
     pages.find("body").send_keys(Keys.ARROW_LEFT)  # the Sony file is before it (newer)
     pages.wait(lambda: pages.driver.current_url != nikon_url, PAGE_TIMEOUT, "the previous photo")
     pages.wait(lambda: pages.find("#asset-title").text == ARW.name, PAGE_TIMEOUT, "its title")
@@ -328,3 +334,108 @@ def test_phone_cards_show_the_exposure(
     assert card["exposureShown"] and "ISO" in card["exposure"], card
     assert all(card["lines"]), card
     assert pages.no_horizontal_scroll()
+
+
+_BACKGROUND = """
+const [r, g, b] = getComputedStyle(document.body.parentElement).backgroundColor
+  .match(/\\d+/g).map(Number);
+return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+"""
+
+
+def test_light_and_dark_themes_follow_the_system(pages: Pages, screenshot_dir: Path) -> None:
+    for scheme, dark in (("light", False), ("dark", True), ("light", False)):
+        pages.driver.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+        )
+        luminance = float(pages.driver.execute_script(_BACKGROUND))
+        assert (luminance < 0.2) if dark else (luminance > 0.8), (scheme, luminance)
+        text = pages.driver.execute_script(
+            "return getComputedStyle(document.body.parentElement).color"
+        )
+        assert text != pages.driver.execute_script(
+            "return getComputedStyle(document.body.parentElement).backgroundColor"
+        )
+    pages.upload(NEF)
+    pages.ready_cards(1)
+    pages.driver.save_screenshot(str(screenshot_dir / "gallery-light.png"))
+
+
+def _selected(pages: Pages) -> list[str]:
+    return [
+        str(node.get_attribute("data-filename"))
+        for node in pages.driver.find_elements(
+            By.CSS_SELECTOR, '#gallery .card[data-selected="true"]'
+        )
+    ]
+
+
+def test_select_and_act_on_several_photos(
+    pages: Pages, tmp_path: Path, screenshot_dir: Path
+) -> None:
+    failing = _failing_file(tmp_path)
+    for path in (NEF, ARW, failing):
+        pages.upload(path)
+        pages.upload_row(path.name, "done")
+    pages.ready_cards(2)
+    pages.wait(
+        lambda: pages.driver.find_elements(By.CSS_SELECTOR, '.card[data-status="failed"]'),
+        PAGE_TIMEOUT * 4,
+        "the stripped file to fail",
+    )
+    order = pages.card_titles()
+    assert order == [failing.name, ARW.name, NEF.name]
+
+    # Space on a focused photo, then Shift-click on another: the range between them.
+    link = pages.card(order[0]).find_element(By.CSS_SELECTOR, ".card-link")
+    link.send_keys(Keys.SPACE)
+    assert _selected(pages) == [order[0]]
+    assert pages.find("#selection-count").text == "1 photo selected"
+    check = pages.card(order[2]).find_element(By.CSS_SELECTOR, ".card-select")
+    ActionChains(pages.driver).key_down(Keys.SHIFT).click(check).key_up(Keys.SHIFT).perform()
+    assert _selected(pages) == order
+    pages.driver.save_screenshot(str(screenshot_dir / "selection.png"))
+    # A plain click toggles one.
+    pages.card(order[1]).find_element(By.CSS_SELECTOR, ".card-select").click()
+    assert _selected(pages) == [order[0], order[2]]
+    pages.find("#select-none").click()
+    assert _selected(pages) == [] and not pages.find("#selection-bar").is_displayed()
+
+    # Select all that match the search: only the Sony and Nikon files end in "_truncated".
+    pages.find("#f-q").send_keys("truncated", Keys.ENTER)
+    pages.wait(lambda: len(pages.card_titles()) == 2, PAGE_TIMEOUT, "the search")
+    pages.card(ARW.name).find_element(By.CSS_SELECTOR, ".card-select").click()
+    pages.find("#select-all").click()
+    pages.wait(
+        lambda: pages.find("#selection-count").text == "2 photos selected",
+        PAGE_TIMEOUT,
+        "every match selected",
+    )
+
+    # Reprocess them: they are queued again and come back ready.
+    pages.find("#bulk-reprocess").click()
+    pages.wait(
+        lambda: (
+            "Reprocessing 2 photos" in pages.find("#live-status").text
+            or "Ready" in pages.find("#live-status").text
+        ),
+        PAGE_TIMEOUT,
+        "the reprocessing",
+    )
+    pages.ready_cards(2)
+
+    # Delete: the confirmation names what goes.
+    pages.find("#f-q").clear()
+    pages.find("#f-q").send_keys(Keys.ENTER)
+    pages.wait(lambda: len(pages.card_titles()) == 3, PAGE_TIMEOUT, "every photo")
+    for name in (failing.name, NEF.name):
+        pages.card(name).find_element(By.CSS_SELECTOR, ".card-select").click()
+    pages.find("#bulk-delete").click()
+    alert = pages.driver.switch_to.alert
+    assert alert.text.startswith("Delete 2 photos (")
+    assert failing.name in alert.text and NEF.name in alert.text and ARW.name not in alert.text
+    alert.accept()
+    pages.wait(lambda: pages.card_titles() == [ARW.name], PAGE_TIMEOUT, "the two deleted")
+    listing = pages.http().get(pages.server.url("/api/assets/"), timeout=30).json()
+    assert [a["original_filename"] for a in listing["results"]] == [ARW.name]

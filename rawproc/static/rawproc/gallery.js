@@ -501,7 +501,20 @@
     const warning = notes.length
       ? h("span", { class: "card-warning", title: notes.join(" "), text: notes.join(" ") })
       : null;
-    const media = h("div", { class: "card-media" }, thumbnail(asset), badge);
+    const picked = selection.ids.has(asset.id);
+    const check = h("button", {
+      type: "button",
+      class: "card-select",
+      "aria-pressed": String(picked),
+      "aria-label": `Select ${asset.original_filename}`,
+      title: "Select (Shift-click for a range, Space on a photo)",
+      onclick: (event) => {
+        event.preventDefault();
+        event.stopPropagation();
+        selection.click(asset.id, event.shiftKey);
+      },
+    });
+    const media = h("div", { class: "card-media" }, thumbnail(asset), badge, check);
     paintPlaceholder(media, asset);
     const shot = exposure(asset);
     const node = h(
@@ -512,6 +525,7 @@
         "data-asset-id": asset.id,
         "data-status": asset.status,
         "data-filename": asset.original_filename,
+        "data-selected": String(picked),
       },
       h(
         "a",
@@ -574,6 +588,135 @@
     const notes = R.warnings(asset).join(" ");
     return [asset.status, R.failure(asset), notes, thumb && thumb.name, thumb && thumb.width].join("|");
   }
+
+  // ---------------------------------------------------------------- selection
+
+  // Photos are picked with the round button on each (Shift-click picks the range from the
+  // last one picked), or Space on a focused photo; "Select all" takes every photo that
+  // matches the search and filters, on every page. The bar above the grid acts on them.
+  const bar = document.getElementById("selection-bar");
+  const selection = {
+    ids: new Set(),
+    names: new Map(), // id -> file name, for the confirmation
+    last: null,
+
+    order() {
+      return Array.from(grid.querySelectorAll(".card"), (node) => node.dataset.assetId);
+    },
+
+    click(id, range) {
+      const order = this.order();
+      if (range && this.last && order.includes(this.last)) {
+        const [a, b] = [order.indexOf(this.last), order.indexOf(id)].sort((x, y) => x - y);
+        for (const other of order.slice(a, b + 1)) this.add(other);
+      } else if (this.ids.has(id)) {
+        this.ids.delete(id);
+      } else {
+        this.add(id);
+      }
+      this.last = id;
+      this.show();
+    },
+
+    add(id) {
+      this.ids.add(id);
+      const node = grid.querySelector(`.card[data-asset-id="${id}"]`);
+      if (node) this.names.set(id, node.dataset.filename);
+    },
+
+    clear() {
+      this.ids.clear();
+      this.names.clear();
+      this.last = null;
+      this.show();
+    },
+
+    show() {
+      for (const node of grid.querySelectorAll(".card")) {
+        const on = this.ids.has(node.dataset.assetId);
+        node.dataset.selected = String(on);
+        node.querySelector(".card-select").setAttribute("aria-pressed", String(on));
+      }
+      grid.classList.toggle("is-selecting", this.ids.size > 0);
+      bar.hidden = this.ids.size === 0;
+      const n = this.ids.size;
+      document.getElementById("selection-count").textContent = `${n} ${n === 1 ? "photo" : "photos"} selected`;
+    },
+
+    /** Every photo that matches the search and filters, page after page. */
+    async selectAll() {
+      let url = gallery.url().replace(/\?/, "?page_size=200&");
+      while (url) {
+        const page = await R.api("GET", url);
+        for (const asset of page.results) {
+          this.ids.add(asset.id);
+          this.names.set(asset.id, asset.original_filename);
+        }
+        url = page.next;
+      }
+      this.show();
+    },
+
+    describe() {
+      const names = Array.from(this.ids, (id) => this.names.get(id) || id);
+      const shown = names.slice(0, 5).join(", ");
+      return names.length > 5 ? `${shown} and ${names.length - 5} more` : shown;
+    },
+
+    async each(work) {
+      const failures = [];
+      for (const id of Array.from(this.ids)) {
+        try {
+          await work(id);
+        } catch (err) {
+          failures.push(`${this.names.get(id) || id}: ${err.message}`);
+        }
+      }
+      if (failures.length) {
+        galleryError.textContent = failures.join(" ");
+        galleryError.hidden = false;
+      }
+      return failures.length;
+    },
+  };
+
+  document.getElementById("select-none").addEventListener("click", () => selection.clear());
+  document.getElementById("select-all").addEventListener("click", () => selection.selectAll());
+  document.getElementById("bulk-delete").addEventListener("click", async () => {
+    const n = selection.ids.size;
+    const what = `${n} ${n === 1 ? "photo" : "photos"} (${selection.describe()})`;
+    if (!window.confirm(`Delete ${what} with their renditions and original files? This cannot be undone.`)) return;
+    await selection.each((id) => R.api("DELETE", R.fill(cfg.api.asset, { id })));
+    liveStatus.textContent = `Deleted ${what}.`;
+    selection.clear();
+    gallery.refresh();
+  });
+  document.getElementById("bulk-reprocess").addEventListener("click", async () => {
+    const n = selection.ids.size;
+    await selection.each((id) => R.api("POST", R.fill(cfg.api.reprocess, { id })));
+    liveStatus.textContent = `Reprocessing ${n} ${n === 1 ? "photo" : "photos"}.`;
+    selection.clear();
+    gallery.refresh();
+  });
+  document.getElementById("bulk-download").addEventListener("click", () => {
+    // One download per original, through the API's redirect to a fresh signed URL.
+    let delay = 0;
+    for (const id of selection.ids) {
+      const link = h("a", { href: R.fill(cfg.api.original, { id }), download: "", hidden: true });
+      setTimeout(() => {
+        document.body.append(link);
+        link.click();
+        link.remove();
+      }, delay);
+      delay += 400;
+    }
+  });
+  grid.addEventListener("keydown", (event) => {
+    const link = event.target.closest && event.target.closest(".card-link");
+    if (event.key !== " " || !link) return;
+    event.preventDefault();
+    selection.click(link.closest(".card").dataset.assetId, event.shiftKey);
+  });
 
   /** This page's URL for the API's next/previous page link: same filters, that page. */
   function pageLink(apiUrl) {

@@ -1,7 +1,9 @@
 """Gallery defects found by trying the page as a photographer would, each kept fixed here:
 the Sort box shows the order the grid really has and a filter keeps it; a camera is named
 once, maker and model; the camera filter takes any part of the name; a reversed range is
-said before the form is sent; Back after signing out shows no photos.
+said before the form is sent; Back after signing out shows no photos. Then the gallery's
+layout, messages, uploads, dates and search, the photo page's keys and true 100 %, the
+selection and its actions, and the two themes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from selenium.webdriver.support.select import Select
 from rawproc.imaging import read_metadata
 from tests.fixtures.strip import strip_pixels
 from tests.samples import FIXTURES
-from tests.web.conftest import Account, WebServer
+from tests.web.conftest import Account, WebServer, running_web_server
 from tests.web.pages import PAGE_TIMEOUT, Pages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -319,8 +321,8 @@ def test_cards_messages_uploads_dates_and_keys(
     )
     headers = [h.text for h in pages.driver.find_elements(By.CSS_SELECTOR, "#gallery .day-header")]
     assert len(headers) == len(set(headers)) >= 1
-    chip = pages.driver.find_elements(By.CSS_SELECTOR, "#chips .chip")
-    assert chip == []  # the order is not a filter
+    # The order is not a filter: no chip for it.
+    assert pages.driver.find_elements(By.CSS_SELECTOR, "#chips .chip") == []
 
 
 def test_phone_cards_show_the_exposure(
@@ -439,3 +441,30 @@ def test_select_and_act_on_several_photos(
     pages.wait(lambda: pages.card_titles() == [ARW.name], PAGE_TIMEOUT, "the two deleted")
     listing = pages.http().get(pages.server.url("/api/assets/"), timeout=30).json()
     assert [a["original_filename"] for a in listing["results"]] == [ARW.name]
+
+
+def test_zoom_without_a_full_rendition_says_it_shows_the_preview(
+    browser_factory: Browser, tmp_path: Path
+) -> None:
+    """No stored full rendition and no renditions route: 100 % is the preview's, and said."""
+    folder = tmp_path / "server"
+    folder.mkdir()
+    with running_web_server(folder, {"RAWPROC_FULL_RENDITION": "0"}) as server:
+        pages = Pages(browser_factory(), server)
+        pages.sign_in(server.create_user("nofull"))
+        pages.upload(NEF)
+        pages.ready_cards(1)[0].find_element(By.TAG_NAME, "a").click()
+        pages.wait(
+            lambda: pages.images_loaded(pages.find("#viewer-frame")), PAGE_TIMEOUT, "preview"
+        )
+        pages.find("body").send_keys("z")
+        hint = pages.find("#zoom-hint")
+        pages.wait(lambda: hint.get_attribute("data-state") == "none", PAGE_TIMEOUT, "the fallback")
+        assert hint.text.startswith("Full size is not available here: 100 % shows the 2048 px")
+        assert pages.find("#zoom-btn").get_attribute("aria-pressed") == "true"
+        natural = pages.driver.execute_script(
+            "return arguments[0].naturalWidth", pages.find("#viewer-img")
+        )
+        assert natural == 2048
+        pages.find("body").send_keys(Keys.ESCAPE)
+        assert pages.find("#zoom-btn").get_attribute("aria-pressed") == "false"

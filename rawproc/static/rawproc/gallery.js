@@ -459,7 +459,7 @@
       src: thumb.url,
       srcset: srcset(asset),
       sizes: `${Math.ceil(aspect(asset) * rowHeight * 1.4)}px`,
-      alt: `Thumbnail of ${asset.original_filename}${camera(asset) ? `, ${camera(asset)}` : ""}`,
+      alt: `Thumbnail of ${asset.original_filename}`,
       width: thumb.width,
       height: thumb.height,
       loading: "lazy",

@@ -125,6 +125,7 @@ return Array.from(document.querySelectorAll('#gallery .card'), (card) => {
   const exposure = card.querySelector('.card-exposure');
   return {
     name: card.dataset.filename, status: card.dataset.status,
+    ratio: getComputedStyle(card).getPropertyValue('--r').trim(),
     card: box(card), link: box(card.querySelector('.card-link')),
     media: box(card.querySelector('.card-media')),
     natural: img && img.naturalWidth ? img.naturalWidth / img.naturalHeight : null,
@@ -206,6 +207,8 @@ def test_cards_messages_uploads_dates_and_keys(
         if card["natural"]:
             media = card["media"]
             assert abs((media[2] - media[0]) / (media[3] - media[1]) - card["natural"]) < 0.03
+            # The row is laid out from the same ratio (the card's flex basis and growth).
+            assert abs(float(card["ratio"]) - card["natural"]) < 0.01, card
         assert all(abs(a - b) < 1 for a, b in zip(card["link"], card["card"], strict=True)), name
         # Names have a tooltip; no line of text runs past its card.
         assert card["title"] == name

@@ -409,9 +409,11 @@
   /** Width / height of the card's picture: the thumbnail's own, else a 3:2 frame. */
   function aspect(asset) {
     const thumb = R.variant(asset, "thumbnail");
-    if (thumb && thumb.width && thumb.height) return thumb.width / thumb.height;
-    const m = asset.metadata || {};
-    return m.width && m.height ? m.width / m.height : 1.5;
+    if (thumb && thumb.width && thumb.height) {
+      return Math.min(4, Math.max(0.25, thumb.width / thumb.height)); // panoramas stay visible
+    }
+    // No picture yet: a 3:2 frame (the sizes read from a damaged file are not to be trusted).
+    return 1.5;
   }
 
   // Whether the server makes renditions on demand (GET .../renditions/{spec}/); asked once.
@@ -521,7 +523,6 @@
       "li",
       {
         class: "card",
-        style: `--r: ${aspect(asset).toFixed(4)}`,
         "data-asset-id": asset.id,
         "data-status": asset.status,
         "data-filename": asset.original_filename,
@@ -542,6 +543,8 @@
         ),
       ),
     );
+    // Through the CSSOM: the page's CSP refuses inline style attributes.
+    node.style.setProperty("--r", aspect(asset).toFixed(4));
     if (asset.status === "ready") probeRenditions(asset);
     return node;
   }

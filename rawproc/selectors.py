@@ -7,7 +7,7 @@ from typing import Any, TypedDict
 from uuid import UUID
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 
 from rawproc.models import DUPLICATE, Asset, AssetStatus, Variant
@@ -28,6 +28,7 @@ ORDERINGS = (
 
 
 class AssetFilters(TypedDict, total=False):
+    q: str
     status: str
     camera_make: str
     camera_model: str
@@ -42,9 +43,18 @@ class AssetFilters(TypedDict, total=False):
 
 def asset_list(*, owner: User, filters: AssetFilters | None = None) -> QuerySet[Asset]:
     """The owner's assets, filtered; text filters match case-insensitively, any part of the
-    name ("d7100" finds "NIKON D7100")."""
+    name ("d7100" finds "NIKON D7100"); ``q`` finds its words in the file name, camera or
+    lens, each word in any of them ("nikon 35mm" finds a Nikon shot with a 35 mm lens)."""
     filters = filters or {}
     lookups: dict[str, Any] = {}
+    search = Q()
+    for word in filters.get("q", "").split():
+        search &= (
+            Q(original_filename__icontains=word)
+            | Q(camera_make__icontains=word)
+            | Q(camera_model__icontains=word)
+            | Q(lens_model__icontains=word)
+        )
     if "status" in filters:
         lookups["status"] = filters["status"]
     for field in ("camera_make", "camera_model", "lens_model"):
@@ -66,7 +76,9 @@ def asset_list(*, owner: User, filters: AssetFilters | None = None) -> QuerySet[
     else:
         order = (filters.get("ordering", DEFAULT_ORDERING), "-created_at", "id")
     return (
-        Asset.objects.filter(owner=owner, **lookups).prefetch_related("variants").order_by(*order)
+        Asset.objects.filter(search, owner=owner, **lookups)
+        .prefetch_related("variants")
+        .order_by(*order)
     )
 
 

@@ -58,6 +58,7 @@ class UploadCreateInputSerializer(serializers.Serializer[Any]):
 
 
 class AssetListFilterSerializer(serializers.Serializer[Any]):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
     status = serializers.ChoiceField(choices=AssetStatus.choices, required=False)
     camera_make = serializers.CharField(required=False, max_length=100)
     camera_model = serializers.CharField(required=False, max_length=100)

@@ -26,6 +26,7 @@ from rawproc.selectors import DEFAULT_ORDERING, ORDERINGS, asset_field_values, a
 # Any valid UUID: reversed into a URL, then swapped for the placeholder the scripts fill in.
 _SAMPLE_ID = uuid.UUID(int=0)
 _FILTERS = (
+    "q",
     "status",
     "camera_model",
     "lens_model",
@@ -77,6 +78,9 @@ def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
             "reprocess": _url_template("asset-reprocess"),
             "variant": _url_template("asset-variant", "name"),
             "original": _url_template("asset-original"),
+            # On-demand renditions (``640.webp``, ``full.jpeg``...); the pages fall back to
+            # the stored variants where the server answers 404.
+            "rendition": _url_template("asset-detail") + "renditions/__spec__/",
         },
         "pollMs": POLL_MS,
         **extra,

@@ -193,6 +193,59 @@ def test_list_filters_and_ordering(api: APIClient, dng_factory: Callable[..., Pa
     assert ids("iso_min=3200&iso_max=3200") == [high]  # a one-value range is fine
 
 
+def test_list_search_q(api: APIClient, dng_factory: Callable[..., Path]) -> None:
+    """``q`` finds any part of the file name, camera maker, model or lens, in any case;
+    several words must each be found in one of them."""
+    nikon = upload(
+        api,
+        dng_factory(
+            "DSC_0042.dng",
+            exif={
+                "Make": "NIKON CORPORATION",
+                "Model": "NIKON Z 8",
+                "LensModel": "NIKKOR Z 35mm f/1.8 S",
+            },
+            seed=1,
+        ),
+    ).json()["id"]
+    canon = upload(
+        api,
+        dng_factory(
+            "beach-holiday.dng",
+            exif={"Make": "Canon", "Model": "Canon EOS R5", "LensModel": "RF24-70mm F2.8 L IS USM"},
+            seed=2,
+        ),
+    ).json()["id"]
+    process_now(nikon)
+    process_now(canon)
+
+    def ids(q: str, extra: str = "") -> set[str]:
+        answer = api.get("/api/assets/", {"q": q, **dict([extra.split("=")] if extra else [])})
+        assert answer.status_code == 200, answer.json()
+        return {a["id"] for a in answer.json()["results"]}
+
+    cases = {
+        "dsc_00": {nikon},  # file name
+        "HOLIDAY": {canon},
+        "corporation": {nikon},  # maker
+        "eos r": {canon},  # model, two words
+        "z 8": {nikon},
+        "nikkor": {nikon},  # lens
+        "24-70": {canon},
+        "mm": {nikon, canon},  # both lenses
+        "nikon 35mm": {nikon},  # words found in different fields
+        "canon 35mm": set(),
+        "leica": set(),
+        "   ": {nikon, canon},  # blank is no search
+    }
+    for q, expected in cases.items():
+        assert ids(q) == expected, q
+    assert ids("mm", "camera_model=eos") == {canon}  # combined with the other filters
+    too_long = api.get("/api/assets/", {"q": "x" * 201})
+    assert (too_long.status_code, too_long.json()["code"]) == (400, "validation_error")
+    assert "q" in too_long.json()["fields"]
+
+
 def test_reprocess_replaces_variants_and_deletes_old_objects(
     api: APIClient, dng_factory: Callable[..., Path]
 ) -> None:

@@ -110,18 +110,43 @@
     return `${value >= 100 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
   }
 
-  /** A date-time as written by the camera or server, without shifting it to another zone. */
+  function monthName(y, mo) {
+    return new Date(Date.UTC(+y, +mo - 1, 1)).toLocaleString("en", { month: "short", timeZone: "UTC" });
+  }
+
+  /** A shot's date-time as the camera's clock showed it: the wall-clock time written in the
+   * file, never shifted to another zone and never labelled with one, so every photo reads
+   * the same way whether or not its camera recorded an offset. */
   function formatDateTime(text) {
     if (!text) return "";
     const match = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d))?/.exec(text);
     if (!match) return text;
     const [, y, mo, d, hh, mm, ss] = match;
-    const month = new Date(Date.UTC(+y, +mo - 1, 1)).toLocaleString("en", {
-      month: "short",
+    return `${+d} ${monthName(y, mo)} ${y}, ${hh}:${mm}${ss ? `:${ss}` : ""}`;
+  }
+
+  /** A moment the server recorded (upload, processing), in this browser's time zone and in
+   * the same form as shot dates. */
+  function formatInstant(text) {
+    const when = text ? new Date(text) : null;
+    if (!when || Number.isNaN(when.getTime())) return text || "";
+    const pad = (n) => String(n).padStart(2, "0");
+    return formatDateTime(
+      `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}T` +
+        `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())}`,
+    );
+  }
+
+  /** A day ("2023-06-14") as a heading: "Wednesday 14 June 2023". */
+  function formatDay(day) {
+    const [y, mo, d] = day.split("-").map(Number);
+    return new Date(Date.UTC(y, mo - 1, d)).toLocaleDateString("en-GB", {
+      weekday: "long",
+      day: "numeric",
+      month: "long",
+      year: "numeric",
       timeZone: "UTC",
     });
-    const utc = /(Z|[+-]00:00)$/.test(text) ? " UTC" : "";
-    return `${+d} ${month} ${y}, ${hh}:${mm}${ss ? `:${ss}` : ""}${utc}`;
   }
 
   /** Set a status badge's text and colour; failed badges carry the reason. */
@@ -135,6 +160,19 @@
   /** Why an asset failed, for people: the server's message, else its code. */
   function failure(asset) {
     return asset.error ? asset.error.message || asset.error.code : "";
+  }
+
+  /** A failure for people: a short sentence, and the technical detail to show on demand. */
+  function problem(asset) {
+    if (!asset.error) return null;
+    const message = asset.error.message || asset.error.code;
+    // The first sentence is what a person needs; the rest goes with the detail.
+    const first = /^(.{1,140}?[.!?])(\s|$)/.exec(message);
+    const short = first ? first[1] : message.length > 140 ? `${message.slice(0, 139)}…` : message;
+    const detail = [message !== short ? message : "", asset.error.detail || ""]
+      .filter(Boolean)
+      .join("\n");
+    return { code: asset.error.code, message: short, detail };
   }
 
   /** Why the renditions are less than they could be, for people (e.g. "The file is
@@ -175,6 +213,9 @@
     h,
     formatBytes,
     formatDateTime,
+    formatInstant,
+    formatDay,
+    problem,
     setBadge,
     variant,
     cameraName,

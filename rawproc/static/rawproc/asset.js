@@ -29,22 +29,84 @@
   let timer = null;
   let shownImage = null; // "name|width" of the variant on screen, to avoid reloading it
 
-  function showError(message) {
-    errorBox.textContent = message;
+  const errorText = document.getElementById("asset-error-text");
+  const errorDetail = document.getElementById("asset-error-detail");
+
+  /** A sentence for people; the technical detail folded under it, shown on demand. */
+  function showError(message, detail) {
+    errorText.textContent = message;
+    errorDetail.hidden = !detail;
+    errorDetail.querySelector("pre").textContent = detail || "";
     errorBox.hidden = !message;
   }
 
   // ---------------------------------------------------------------- viewer
 
-  /** The variant to show fitted (preview, else the thumbnail) and the one to zoom into. */
-  function viewerVariants() {
-    const fit = R.variant(asset, "preview") || R.variant(asset, "thumbnail");
+  // What 100 % shows: the stored full rendition; else one made on demand by the renditions
+  // route (202 while it is made, then a redirect to it); else, on a server without that
+  // route, the preview, and the hint says so.
+  const fullSize = { state: "unknown", url: null, width: 0, height: 0 };
+
+  /** The variant to show fitted (preview, else the thumbnail). */
+  function fitVariant() {
+    return R.variant(asset, "preview") || R.variant(asset, "thumbnail");
+  }
+
+  function photoSize() {
+    const m = asset.metadata || {};
     const full = R.variant(asset, "full");
-    return { fit, zoom: full || fit };
+    if (full) return [full.width, full.height];
+    return m.width && m.height ? [m.width, m.height] : [0, 0];
+  }
+
+  /** Ask for the full-size rendition until it is there (or the server cannot make one). */
+  async function prepareFullSize() {
+    const stored = R.variant(asset, "full");
+    if (stored) {
+      Object.assign(fullSize, { state: "ready", url: imageUrl(stored), width: stored.width, height: stored.height });
+      return;
+    }
+    if (fullSize.state === "ready" || fullSize.state === "none") return;
+    const url = R.fill(cfg.api.rendition, { id: asset.id, spec: "full.jpeg" });
+    for (let attempt = 0; attempt < 120; attempt += 1) {
+      let answer;
+      try {
+        answer = await fetch(url, { credentials: "same-origin", redirect: "manual", headers: { Accept: "image/jpeg" } });
+      } catch (err) {
+        break;
+      }
+      // A redirect to the signed URL (opaque to scripts): the image is there.
+      if (answer.type === "opaqueredirect" || answer.ok) {
+        const [width, height] = photoSize();
+        Object.assign(fullSize, { state: "ready", url, width, height });
+        return;
+      }
+      if (answer.status !== 202) break;
+      fullSize.state = "preparing";
+      renderZoomHint();
+      const wait = Number(answer.headers.get("Retry-After")) || 1;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 5) * 1000));
+    }
+    fullSize.state = "none";
+  }
+
+  function renderZoomHint() {
+    const fit = fitVariant();
+    const [width, height] = photoSize();
+    const zoomed = frame.classList.contains("is-zoomed");
+    let text;
+    if (fullSize.state === "preparing") text = "Preparing the full size…";
+    else if (fullSize.state === "none") {
+      text = `Full size is not available here: 100 % shows the ${fit.width} px preview, not the photo's ${width || "full"} px.`;
+    } else if (zoomed) text = `100 %: ${fullSize.width} × ${fullSize.height} px. Click, Z or Esc to fit.`;
+    else text = `Click the image or press Z to see it at 100 %${width ? ` (${width} × ${height} px)` : ""}.`;
+    zoomHint.textContent = text;
+    zoomHint.dataset.state = fullSize.state;
+    zoomHint.hidden = false;
   }
 
   function renderViewer() {
-    const { fit, zoom } = viewerVariants();
+    const fit = fitVariant();
     if (!fit) {
       zoomButton.hidden = true;
       placeholder.hidden = false;
@@ -58,19 +120,14 @@
       return;
     }
     frame.classList.remove("is-busy");
-    const key = `${fit.name}|${fit.width}|${zoom.name}`;
+    const full = R.variant(asset, "full");
+    const key = `${fit.name}|${fit.width}|${full ? full.width : ""}`;
     if (key === shownImage) return;
     shownImage = key;
     placeholder.hidden = true;
     zoomButton.hidden = false;
-    setZoom(false);
     image.alt = `Preview of ${asset.original_filename}${describeShot()}`;
-    const pixels = `${zoom.width} × ${zoom.height}`;
-    zoomHint.textContent =
-      zoom === fit
-        ? `Click the image to see it at 100 % (${pixels}).`
-        : `Click the image to see the full rendition at 100 % (${pixels}).`;
-    zoomHint.hidden = false;
+    showFitted();
   }
 
   function describeShot() {
@@ -83,33 +140,140 @@
     return R.fill(cfg.api.variant, { id: asset.id, name: v.name });
   }
 
-  function setZoom(zoomed) {
-    const { fit, zoom } = viewerVariants();
-    const v = zoomed ? zoom : fit;
-    frame.classList.toggle("is-zoomed", zoomed);
-    zoomButton.setAttribute("aria-pressed", String(zoomed));
-    zoomButton.setAttribute(
-      "aria-label",
-      zoomed ? "Fit the image to the screen" : "View the image at 100 %",
-    );
-    image.width = v.width;
-    image.height = v.height;
+  function showFitted() {
+    const fit = fitVariant();
+    frame.classList.remove("is-zoomed");
+    zoomButton.setAttribute("aria-pressed", "false");
+    zoomButton.setAttribute("aria-label", "View the image at 100 %");
+    image.width = fit.width;
+    image.height = fit.height;
     // The signed URL from the API, or the redirect endpoint once it may have expired.
-    image.src = Date.parse(v.expires_at) > Date.now() + 5000 ? v.url : imageUrl(v);
+    image.src = Date.parse(fit.expires_at) > Date.now() + 5000 ? fit.url : imageUrl(fit);
+    renderZoomHint();
+  }
+
+  /** 100 %: one image pixel on one screen pixel, centred on (fx, fy) of the picture. */
+  async function showActualSize(fx, fy) {
+    await prepareFullSize();
+    const fit = fitVariant();
+    const ready = fullSize.state === "ready";
+    const width = ready ? fullSize.width || fit.width : fit.width;
+    const height = ready ? fullSize.height || fit.height : fit.height;
+    frame.classList.add("is-zoomed");
+    zoomButton.setAttribute("aria-pressed", "true");
+    zoomButton.setAttribute("aria-label", "Fit the image to the screen");
+    image.width = width;
+    image.height = height;
+    image.src = ready ? fullSize.url : fit.url;
+    // CSS pixels: at 100 % an image pixel is a device pixel.
+    const ratio = window.devicePixelRatio || 1;
+    image.style.width = `${width / ratio}px`;
+    image.style.height = `${height / ratio}px`;
+    frame.scrollLeft = (fx * width) / ratio - frame.clientWidth / 2;
+    frame.scrollTop = (fy * height) / ratio - frame.clientHeight / 2;
+    renderZoomHint();
+  }
+
+  function setZoom(zoomed, fx = 0.5, fy = 0.5) {
+    if (zoomed) return showActualSize(fx, fy);
+    image.style.width = "";
+    image.style.height = "";
+    showFitted();
+    return Promise.resolve();
   }
 
   zoomButton.addEventListener("click", (event) => {
     const zoomed = !frame.classList.contains("is-zoomed");
-    setZoom(zoomed);
-    if (zoomed) {
-      // Keep the clicked point under the pointer once the image is at 100 %.
-      const rect = zoomButton.getBoundingClientRect();
-      const fx = event.clientX ? (event.clientX - rect.left) / rect.width : 0.5;
-      const fy = event.clientY ? (event.clientY - rect.top) / rect.height : 0.5;
-      const { zoom } = viewerVariants();
-      frame.scrollLeft = fx * zoom.width - frame.clientWidth / 2;
-      frame.scrollTop = fy * zoom.height - frame.clientHeight / 2;
-    }
+    // Keep the clicked point under the pointer once the image is at 100 %.
+    const rect = image.getBoundingClientRect();
+    const fx = event.clientX ? Math.min(1, Math.max(0, (event.clientX - rect.left) / rect.width)) : 0.5;
+    const fy = event.clientY ? Math.min(1, Math.max(0, (event.clientY - rect.top) / rect.height)) : 0.5;
+    setZoom(zoomed, fx, fy);
+  });
+
+  // ---------------------------------------------------------------- previous, next, keys
+
+  // The gallery leaves the order of the photos it showed; the photo page walks it.
+  const sequence = JSON.parse(sessionStorage.getItem("rawproc.sequence") || "null");
+  const backLink = document.getElementById("back-link");
+  const prevLink = document.getElementById("prev-link");
+  const nextLink = document.getElementById("next-link");
+  const layout = document.getElementById("asset-layout");
+  const infoButton = document.getElementById("info-btn");
+  const fullscreenButton = document.getElementById("fullscreen-btn");
+
+  function neighbour(step) {
+    if (!sequence || !Array.isArray(sequence.ids)) return null;
+    const at = sequence.ids.indexOf(cfg.assetId);
+    const id = at < 0 ? null : sequence.ids[at + step];
+    return id ? R.fill(cfg.assetPage, { id }) : null;
+  }
+
+  if (sequence && sequence.gallery) backLink.href = sequence.gallery;
+  for (const [link, step] of [[prevLink, -1], [nextLink, 1]]) {
+    const href = neighbour(step);
+    link.hidden = !href;
+    if (href) link.href = href;
+  }
+  if (sequence && sequence.ids.includes(cfg.assetId)) {
+    document.getElementById("sequence-info").textContent =
+      `${sequence.ids.indexOf(cfg.assetId) + 1} of ${sequence.ids.length}`;
+  }
+
+  function go(step) {
+    const href = neighbour(step);
+    // replace(): Back from any photo returns to the gallery, where it was.
+    if (href) location.replace(href);
+  }
+
+  function toggleInfo() {
+    const hidden = layout.classList.toggle("no-details");
+    infoButton.setAttribute("aria-pressed", String(!hidden));
+    sessionStorage.setItem("rawproc.info", hidden ? "hidden" : "shown");
+  }
+  if (sessionStorage.getItem("rawproc.info") === "hidden") toggleInfo();
+  infoButton.addEventListener("click", toggleInfo);
+
+  function toggleFullscreen() {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (frame.requestFullscreen) frame.requestFullscreen().catch(() => {});
+  }
+  fullscreenButton.addEventListener("click", toggleFullscreen);
+
+  document.addEventListener("keydown", (event) => {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    const target = event.target;
+    if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement) return;
+    const zoomed = frame.classList.contains("is-zoomed");
+    const pan = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[event.key];
+    if (zoomed && pan) {
+      frame.scrollBy({ left: pan[0] * frame.clientWidth * 0.2, top: pan[1] * frame.clientHeight * 0.2 });
+    } else if (event.key === "ArrowLeft") go(-1);
+    else if (event.key === "ArrowRight") go(1);
+    else if (event.key === "Escape") {
+      if (document.fullscreenElement) return; // the browser leaves full screen itself
+      if (zoomed) setZoom(false);
+      else location.assign(backLink.href);
+    } else if (event.key === "z" || event.key === "Z") {
+      if (!zoomButton.hidden) setZoom(!zoomed);
+    } else if (event.key === "f" || event.key === "F") toggleFullscreen();
+    else if (event.key === "i" || event.key === "I") toggleInfo();
+    else return;
+    event.preventDefault();
+  });
+
+  // Swipe on touch screens: left for the next photo, right for the previous one.
+  let touchStart = null;
+  frame.addEventListener("touchstart", (event) => {
+    touchStart = event.touches.length === 1 ? [event.touches[0].clientX, event.touches[0].clientY] : null;
+  }, { passive: true });
+  frame.addEventListener("touchend", (event) => {
+    if (!touchStart || frame.classList.contains("is-zoomed")) return;
+    const touch = event.changedTouches[0];
+    const dx = touch.clientX - touchStart[0];
+    const dy = touch.clientY - touchStart[1];
+    if (Math.abs(dx) > 60 && Math.abs(dx) > 2 * Math.abs(dy)) go(dx < 0 ? 1 : -1);
+    touchStart = null;
   });
 
   // ---------------------------------------------------------------- metadata
@@ -187,8 +351,8 @@
         [
           ["Name", asset.original_filename],
           ["Size", R.formatBytes(asset.size)],
-          ["Uploaded", R.formatDateTime(asset.created_at)],
-          ["Processed", R.formatDateTime(asset.processed_at)],
+          ["Uploaded", R.formatInstant(asset.created_at)],
+          ["Processed", R.formatInstant(asset.processed_at)],
         ],
       ],
     ];
@@ -262,7 +426,8 @@
     warningBox.replaceChildren(...notes.map((text) => h("li", { text })));
     warningBox.hidden = !notes.length;
     if (asset.status === "failed") {
-      showError(`Processing failed: ${R.failure(asset)}`);
+      const problem = R.problem(asset);
+      showError(`Processing failed: ${problem.message}`, problem.detail);
     } else if (!errorBox.dataset.sticky) {
       showError("");
     }
@@ -307,6 +472,7 @@
     act(reprocessButton, async () => {
       await R.api("POST", R.fill(cfg.api.reprocess, { id: asset.id }));
       shownImage = null;
+      fullSize.state = "unknown";
       await load();
     }),
   );

@@ -24,11 +24,45 @@
   const liveStatus = document.getElementById("live-status");
   const countNode = document.getElementById("asset-count");
   const pager = document.getElementById("pager");
+  const uploadPanel = document.getElementById("upload-panel");
+  const uploadSummary = document.getElementById("upload-summary");
+  const uploadToggle = document.getElementById("upload-toggle");
+  const uploadClear = document.getElementById("upload-clear");
 
   // ---------------------------------------------------------------- uploads
 
   const waiting = [];
   let active = 0;
+
+  // The upload panel: finished uploads fold into a count ("3 uploaded"), failed ones stay
+  // in sight until dismissed, and "Clear finished" empties the list of what is done.
+  function updateUploadPanel() {
+    const rows = Array.from(uploadList.children);
+    const count = (state) => rows.filter((row) => row.classList.contains(`is-${state}`)).length;
+    const done = count("done");
+    const failed = count("error");
+    const going = rows.length - done - failed;
+    uploadPanel.hidden = rows.length === 0;
+    const parts = [
+      going && `${going} uploading`,
+      done && `${done} uploaded`,
+      failed && `${failed} failed`,
+    ].filter(Boolean);
+    uploadSummary.textContent = parts.join(" · ");
+    uploadToggle.hidden = done === 0;
+    uploadClear.hidden = done + failed === 0;
+    const open = uploadList.classList.contains("show-finished");
+    uploadToggle.textContent = open ? "Hide finished" : `Show finished (${done})`;
+    uploadToggle.setAttribute("aria-expanded", String(open));
+  }
+  uploadToggle.addEventListener("click", () => {
+    uploadList.classList.toggle("show-finished");
+    updateUploadPanel();
+  });
+  uploadClear.addEventListener("click", () => {
+    for (const row of uploadList.querySelectorAll(".upload.is-done, .upload.is-error")) row.remove();
+    updateUploadPanel();
+  });
 
   /** Errors worth a retry button: the network, the server or storage being unavailable. */
   function isTransient(err) {
@@ -75,6 +109,7 @@
         h("div", { class: "upload-line" }, this.message, this.actions),
       );
       uploadList.prepend(this.node);
+      updateUploadPanel();
     }
 
     setState(state, text) {
@@ -82,6 +117,7 @@
       this.message.textContent = text;
       this.message.setAttribute("role", state === "error" ? "alert" : "status");
       this.actions.replaceChildren();
+      updateUploadPanel();
     }
 
     setProgress(fraction) {
@@ -99,7 +135,10 @@
       this.actions.append(
         h(
           "button",
-          { type: "button", class: "btn btn-small btn-quiet", onclick: () => this.node.remove() },
+          { type: "button", class: "btn btn-small btn-quiet", onclick: () => {
+            this.node.remove();
+            updateUploadPanel();
+          } },
           "Dismiss",
         ),
       );
@@ -289,6 +328,58 @@
       });
     }
   }
+  // Active filters as chips above the grid; removing one reloads the view without it.
+  const CHIP_LABELS = {
+    q: "Search",
+    status: "Status",
+    camera_model: "Camera",
+    lens_model: "Lens",
+    iso_min: "ISO from",
+    iso_max: "ISO to",
+    taken_after: "Taken from",
+    taken_before: "Taken to",
+  };
+  function renderChips() {
+    const params = new URLSearchParams(location.search);
+    const chips = [];
+    for (const [name, label] of Object.entries(CHIP_LABELS)) {
+      const value = (params.get(name) || "").trim();
+      if (!value) continue;
+      const without = new URLSearchParams(params);
+      without.delete(name);
+      without.delete("page");
+      const shown = name === "status" ? R.STATUS_LABELS[value] || value : value;
+      chips.push(
+        h(
+          "li",
+          { class: "chip", "data-param": name },
+          h("span", { class: "chip-label" }, `${label}: `, h("strong", { text: shown })),
+          h(
+            "a",
+            {
+              class: "chip-remove",
+              href: `?${without}`,
+              "aria-label": `Remove the filter ${label}: ${shown}`,
+              title: "Remove this filter",
+            },
+            "×",
+          ),
+        ),
+      );
+    }
+    const chipList = document.getElementById("chips");
+    chipList.replaceChildren(...chips);
+    chipList.hidden = chips.length === 0;
+  }
+  renderChips();
+
+  // Fields checked as they are typed, besides the ranges: the search's length, ISO as a
+  // whole number (the browser's own checks for type=number say the rest).
+  const search = document.getElementById("f-q");
+  search.addEventListener("input", () => {
+    search.setCustomValidity(search.value.length > 200 ? "The search is at most 200 characters." : "");
+  });
+
   filterForm.addEventListener("submit", (event) => {
     checkRanges();
     if (!filterForm.reportValidity()) event.preventDefault();
@@ -296,16 +387,63 @@
 
   // ---------------------------------------------------------------- gallery
 
-  function summary(asset) {
+  /** The exposure as a photographer reads it: focal length, aperture, shutter, ISO. */
+  function exposure(asset) {
     const m = asset.metadata || {};
-    const parts = [
-      R.cameraName(asset.camera_make || m.camera_make, asset.camera_model || m.camera_model),
+    const iso = asset.iso || m.iso;
+    return [
       m.focal_length_mm && `${m.focal_length_mm} mm`,
       m.f_number && `f/${m.f_number}`,
       m.exposure_time_display && `${m.exposure_time_display} s`,
-      (asset.iso || m.iso) && `ISO ${asset.iso || m.iso}`,
-    ];
-    return parts.filter(Boolean).join(" · ");
+      iso && `ISO ${iso}`,
+    ]
+      .filter(Boolean)
+      .join(" · ");
+  }
+
+  function camera(asset) {
+    const m = asset.metadata || {};
+    return R.cameraName(asset.camera_make || m.camera_make, asset.camera_model || m.camera_model);
+  }
+
+  /** Width / height of the card's picture: the thumbnail's own, else a 3:2 frame. */
+  function aspect(asset) {
+    const thumb = R.variant(asset, "thumbnail");
+    if (thumb && thumb.width && thumb.height) {
+      return Math.min(4, Math.max(0.25, thumb.width / thumb.height)); // panoramas stay visible
+    }
+    // No picture yet: a 3:2 frame (the sizes read from a damaged file are not to be trusted).
+    return 1.5;
+  }
+
+  // Whether the server makes renditions on demand (GET .../renditions/{spec}/); asked once.
+  let renditionsServed = sessionStorage.getItem("rawproc.renditions");
+
+  async function probeRenditions(asset) {
+    if (renditionsServed !== null || !cfg.api.rendition) return;
+    renditionsServed = "probing";
+    try {
+      const url = R.fill(cfg.api.rendition, { id: asset.id, spec: "640.webp" });
+      const answer = await fetch(url, { credentials: "same-origin", headers: { Accept: "image/*" } });
+      renditionsServed = answer.status === 404 ? "0" : "1";
+    } catch (err) {
+      renditionsServed = "0";
+    }
+    sessionStorage.setItem("rawproc.renditions", renditionsServed);
+  }
+
+  /** srcset from the variants the asset has (thumbnail, preview) plus on-demand renditions. */
+  function srcset(asset) {
+    const candidates = (asset.variants || [])
+      .filter((v) => v.name === "thumbnail" || v.name === "preview")
+      .map((v) => [v.url, v.width]);
+    if (renditionsServed === "1") {
+      for (const size of [640, 1080]) {
+        candidates.push([R.fill(cfg.api.rendition, { id: asset.id, spec: `${size}.webp` }), size]);
+      }
+    }
+    candidates.sort((a, b) => a[1] - b[1]);
+    return candidates.map(([url, width]) => `${url} ${width}w`).join(", ");
   }
 
   function thumbnail(asset) {
@@ -318,18 +456,24 @@
         h("span", { class: "thumb-ext", text: asset.original_filename.split(".").pop() }),
       );
     }
+    const rowHeight = window.innerWidth < 560 ? 150 : 240;
     const img = h("img", {
       src: thumb.url,
+      srcset: srcset(asset),
+      sizes: `${Math.ceil(aspect(asset) * rowHeight * 1.4)}px`,
       alt: `Thumbnail of ${asset.original_filename}`,
       width: thumb.width,
       height: thumb.height,
       loading: "lazy",
       decoding: "async",
     });
-    // A signed URL that expired while the page stayed open: ask the API for a fresh one.
+    img.addEventListener("load", () => img.classList.add("is-loaded"), { once: true });
+    // A signed URL that expired while the page stayed open, or a rendition not made yet:
+    // the API's redirect to a fresh thumbnail.
     img.addEventListener(
       "error",
       () => {
+        img.removeAttribute("srcset");
         img.src = R.fill(cfg.api.variant, { id: asset.id, name: "thumbnail" });
       },
       { once: true },
@@ -337,35 +481,108 @@
     return img;
   }
 
+  /** Paint the asset's ThumbHash (when the API gives one) behind the image while it loads. */
+  function paintPlaceholder(media, asset) {
+    if (!asset.thumbhash) return;
+    const paint = () => {
+      const url = window.RawprocThumbHash && window.RawprocThumbHash(asset.thumbhash);
+      if (url) media.style.backgroundImage = `url("${url}")`;
+    };
+    if (window.RawprocThumbHash) paint();
+    else window.addEventListener("rawproc:thumbhash", paint, { once: true });
+  }
+
   function card(asset) {
     const badge = h("span", {});
     R.setBadge(badge, asset.status, R.failure(asset));
-    const failure =
-      asset.status === "failed" ? h("p", { class: "card-error", text: R.failure(asset) }) : null;
+    const problem = asset.status === "failed" ? R.problem(asset) : null;
+    const failure = problem
+      ? h("span", { class: "card-error", title: problem.detail || problem.message, text: problem.message })
+      : null;
     const notes = asset.status === "ready" ? R.warnings(asset) : [];
-    const warning = notes.length ? h("p", { class: "card-warning", text: notes.join(" ") }) : null;
-    return h(
+    const warning = notes.length
+      ? h("span", { class: "card-warning", title: notes.join(" "), text: notes.join(" ") })
+      : null;
+    const picked = selection.ids.has(asset.id);
+    const check = h("button", {
+      type: "button",
+      class: "card-select",
+      "aria-pressed": String(picked),
+      "aria-label": `Select ${asset.original_filename}`,
+      title: "Select (Shift-click for a range, Space on a photo)",
+      onclick: (event) => {
+        event.preventDefault();
+        event.stopPropagation();
+        selection.click(asset.id, event.shiftKey);
+      },
+    });
+    const media = h("div", { class: "card-media" }, thumbnail(asset), badge, check);
+    paintPlaceholder(media, asset);
+    const shot = exposure(asset);
+    const node = h(
       "li",
       {
         class: "card",
         "data-asset-id": asset.id,
         "data-status": asset.status,
         "data-filename": asset.original_filename,
+        "data-selected": String(picked),
       },
       h(
         "a",
-        { href: R.fill(cfg.assetPage, { id: asset.id }), class: "card-link" },
-        h("div", { class: "card-media" }, thumbnail(asset), badge),
+        { href: R.fill(cfg.assetPage, { id: asset.id }), class: "card-link", onclick: rememberPlace },
+        media,
         h(
-          "div",
+          "span",
           { class: "card-body" },
-          h("span", { class: "card-title", text: asset.original_filename }),
-          h("span", { class: "card-meta muted", text: summary(asset) }),
+          h("span", { class: "card-title", title: asset.original_filename, text: asset.original_filename }),
+          h("span", { class: "card-meta muted", text: camera(asset) }),
+          shot ? h("span", { class: "card-exposure muted", text: shot }) : null,
+          failure,
+          warning,
         ),
       ),
-      failure,
-      warning,
     );
+    // Through the CSSOM: the page's CSP refuses inline style attributes.
+    node.style.setProperty("--r", aspect(asset).toFixed(4));
+    if (asset.status === "ready") probeRenditions(asset);
+    return node;
+  }
+
+  /** The day a photo was taken, as the camera wrote it (no zone shift), for grouping. */
+  function takenDay(asset) {
+    const text = (asset.metadata && asset.metadata.taken_at) || asset.taken_at || "";
+    const match = /^(\d{4}-\d\d-\d\d)/.exec(text);
+    return match ? match[1] : "";
+  }
+
+  function dayHeader(day) {
+    const label = day ? R.formatDay(day) : "Date unknown";
+    return h("li", { class: "day-header", "data-day": day, role: "presentation" }, h("h3", { text: label }));
+  }
+
+  // ---------------------------------------------------------------- place in the gallery
+
+  // Opening a photo and coming back (Back, Escape, or the photo page's Gallery link) puts the
+  // grid back where it was: the scroll offset and the order of the photos are kept per URL.
+  const PLACE_KEY = `rawproc.place:${location.search}`;
+
+  function rememberPlace() {
+    const ids = Array.from(grid.querySelectorAll(".card"), (node) => node.dataset.assetId);
+    sessionStorage.setItem(PLACE_KEY, JSON.stringify({ y: window.scrollY }));
+    sessionStorage.setItem(
+      "rawproc.sequence",
+      JSON.stringify({ ids, gallery: location.pathname + location.search }),
+    );
+  }
+  window.addEventListener("pagehide", rememberPlace);
+
+  function restorePlace() {
+    const saved = JSON.parse(sessionStorage.getItem(PLACE_KEY) || "null");
+    if (saved && saved.y) {
+      // Images have their sizes before they load, so the layout is final now.
+      window.scrollTo(0, saved.y);
+    }
   }
 
   /** What a card shows; a card is only rebuilt when this changes, so images do not flicker. */
@@ -374,6 +591,135 @@
     const notes = R.warnings(asset).join(" ");
     return [asset.status, R.failure(asset), notes, thumb && thumb.name, thumb && thumb.width].join("|");
   }
+
+  // ---------------------------------------------------------------- selection
+
+  // Photos are picked with the round button on each (Shift-click picks the range from the
+  // last one picked), or Space on a focused photo; "Select all" takes every photo that
+  // matches the search and filters, on every page. The bar above the grid acts on them.
+  const bar = document.getElementById("selection-bar");
+  const selection = {
+    ids: new Set(),
+    names: new Map(), // id -> file name, for the confirmation
+    last: null,
+
+    order() {
+      return Array.from(grid.querySelectorAll(".card"), (node) => node.dataset.assetId);
+    },
+
+    click(id, range) {
+      const order = this.order();
+      if (range && this.last && order.includes(this.last)) {
+        const [a, b] = [order.indexOf(this.last), order.indexOf(id)].sort((x, y) => x - y);
+        for (const other of order.slice(a, b + 1)) this.add(other);
+      } else if (this.ids.has(id)) {
+        this.ids.delete(id);
+      } else {
+        this.add(id);
+      }
+      this.last = id;
+      this.show();
+    },
+
+    add(id) {
+      this.ids.add(id);
+      const node = grid.querySelector(`.card[data-asset-id="${id}"]`);
+      if (node) this.names.set(id, node.dataset.filename);
+    },
+
+    clear() {
+      this.ids.clear();
+      this.names.clear();
+      this.last = null;
+      this.show();
+    },
+
+    show() {
+      for (const node of grid.querySelectorAll(".card")) {
+        const on = this.ids.has(node.dataset.assetId);
+        node.dataset.selected = String(on);
+        node.querySelector(".card-select").setAttribute("aria-pressed", String(on));
+      }
+      grid.classList.toggle("is-selecting", this.ids.size > 0);
+      bar.hidden = this.ids.size === 0;
+      const n = this.ids.size;
+      document.getElementById("selection-count").textContent = `${n} ${n === 1 ? "photo" : "photos"} selected`;
+    },
+
+    /** Every photo that matches the search and filters, page after page. */
+    async selectAll() {
+      let url = gallery.url().replace(/\?/, "?page_size=200&");
+      while (url) {
+        const page = await R.api("GET", url);
+        for (const asset of page.results) {
+          this.ids.add(asset.id);
+          this.names.set(asset.id, asset.original_filename);
+        }
+        url = page.next;
+      }
+      this.show();
+    },
+
+    describe() {
+      const names = Array.from(this.ids, (id) => this.names.get(id) || id);
+      const shown = names.slice(0, 5).join(", ");
+      return names.length > 5 ? `${shown} and ${names.length - 5} more` : shown;
+    },
+
+    async each(work) {
+      const failures = [];
+      for (const id of Array.from(this.ids)) {
+        try {
+          await work(id);
+        } catch (err) {
+          failures.push(`${this.names.get(id) || id}: ${err.message}`);
+        }
+      }
+      if (failures.length) {
+        galleryError.textContent = failures.join(" ");
+        galleryError.hidden = false;
+      }
+      return failures.length;
+    },
+  };
+
+  document.getElementById("select-none").addEventListener("click", () => selection.clear());
+  document.getElementById("select-all").addEventListener("click", () => selection.selectAll());
+  document.getElementById("bulk-delete").addEventListener("click", async () => {
+    const n = selection.ids.size;
+    const what = `${n} ${n === 1 ? "photo" : "photos"} (${selection.describe()})`;
+    if (!window.confirm(`Delete ${what} with their renditions and original files? This cannot be undone.`)) return;
+    await selection.each((id) => R.api("DELETE", R.fill(cfg.api.asset, { id })));
+    liveStatus.textContent = `Deleted ${what}.`;
+    selection.clear();
+    gallery.refresh();
+  });
+  document.getElementById("bulk-reprocess").addEventListener("click", async () => {
+    const n = selection.ids.size;
+    await selection.each((id) => R.api("POST", R.fill(cfg.api.reprocess, { id })));
+    liveStatus.textContent = `Reprocessing ${n} ${n === 1 ? "photo" : "photos"}.`;
+    selection.clear();
+    gallery.refresh();
+  });
+  document.getElementById("bulk-download").addEventListener("click", () => {
+    // One download per original, through the API's redirect to a fresh signed URL.
+    let delay = 0;
+    for (const id of selection.ids) {
+      const link = h("a", { href: R.fill(cfg.api.original, { id }), download: "", hidden: true });
+      setTimeout(() => {
+        document.body.append(link);
+        link.click();
+        link.remove();
+      }, delay);
+      delay += 400;
+    }
+  });
+  grid.addEventListener("keydown", (event) => {
+    const link = event.target.closest && event.target.closest(".card-link");
+    if (event.key !== " " || !link) return;
+    event.preventDefault();
+    selection.click(link.closest(".card").dataset.assetId, event.shiftKey);
+  });
 
   /** This page's URL for the API's next/previous page link: same filters, that page. */
   function pageLink(apiUrl) {
@@ -452,12 +798,18 @@
         nodes.push(entry.node);
       }
       for (const id of this.cards.keys()) if (!seen.has(id)) this.cards.delete(id);
+      const ordering = new URLSearchParams(location.search).get("ordering") || "";
+      if (ordering.endsWith("taken_at")) this.groupByDay(page.results, nodes);
       // Re-inserting unchanged cards would drop keyboard focus, so only touch a changed list.
       const shown = Array.from(grid.children);
       if (shown.length !== nodes.length || shown.some((node, i) => node !== nodes[i])) {
         grid.replaceChildren(...nodes);
       }
       grid.setAttribute("aria-busy", "false");
+      if (!this.loaded) {
+        this.loaded = true;
+        restorePlace();
+      }
       emptyNote.hidden = nodes.length > 0;
       countNode.textContent = page.count === undefined ? "" : `(${page.count})`;
 
@@ -470,6 +822,23 @@
       const pages = Math.max(1, Math.ceil(page.count / cfg.pageSize));
       document.getElementById("page-info").textContent = `Page ${current} of ${pages}`;
       return announcements;
+    },
+
+    /** Sorted by shot date: a header before each day's photos (headers are kept, so focus
+     * and the grid stay put while the page polls). */
+    groupByDay(results, nodes) {
+      this.headers = this.headers || new Map();
+      let last = null;
+      for (let i = results.length - 1; i >= 0; i -= 1) {
+        const day = takenDay(results[i]);
+        const previous = i > 0 ? takenDay(results[i - 1]) : null;
+        if (day !== previous) {
+          if (!this.headers.has(day)) this.headers.set(day, dayHeader(day));
+          nodes.splice(i, 0, this.headers.get(day));
+        }
+        last = day;
+      }
+      return last;
     },
 
     pagerButton(id, href) {

@@ -231,7 +231,9 @@ def rendition_answer(
 
 
 def rendition_status_data(request: Request, asset: Asset, state: RenditionState) -> dict[str, Any]:
-    spec = state.spec.key if state.spec.name != key_name(state.spec.key) else state.spec.name
+    # An alias is asked for by its name (it may name another spec tomorrow), others by key.
+    alias = state.spec.name != key_name(state.spec.key)
+    spec = state.spec.name if alias else state.spec.key
     context = {
         "request": request,
         "expires_in": expiry_from(request.query_params),

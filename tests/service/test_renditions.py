@@ -120,7 +120,7 @@ def test_the_service_makes_one_job_however_often_it_is_asked(ready: Asset) -> No
 def test_a_bare_size_takes_its_format_from_accept(
     api: APIClient, ready: Asset, accept: str, fmt: str
 ) -> None:
-    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    headers: dict[str, Any] = {"HTTP_ACCEPT": accept} if accept else {}
     answer = api.get(f"/api/assets/{ready.pk}/renditions/1080/", **headers)
     assert answer.status_code == 302
     assert "Accept" in answer["Vary"]

@@ -294,7 +294,11 @@ class AssetRenditionListApi(APIView):
 class AssetRenditionApi(APIView):
     content_negotiation_class = AnyAccept
 
-    @extend_schema(parameters=[EXPIRES_IN], responses={**REDIRECT_OR_MADE, **ERRORS})
+    @extend_schema(
+        operation_id="assets_renditions_get_or_create",
+        parameters=[EXPIRES_IN],
+        responses={**REDIRECT_OR_MADE, **ERRORS},
+    )
     def get(self, request: AuthenticatedRequest, asset_id: str, spec: str) -> HttpResponseBase:
         asset = asset_get(owner=request.user, asset_id=asset_id)
         wanted, negotiated = requested_spec(request, spec)

@@ -21,7 +21,15 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
-from rawproc.imaging.specs import BUILTIN, DEFAULT_SPECS, RenditionSpec
+from rawproc.imaging.specs import (
+    BUILTIN,
+    DEFAULT_SPECS,
+    SPEC_FORMATS,
+    RenditionSpec,
+    key_name,
+    parse_rendition,
+    parse_spec_text,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -209,17 +217,26 @@ FILE_UPLOAD_HANDLERS = ["rawproc.api.uploads.SizeLimitedUploadHandler"]
 
 
 def _parse_renditions(text: str) -> tuple[RenditionSpec, ...]:
-    specs = tuple(
-        BUILTIN[item.strip()] if item.strip() in BUILTIN else RenditionSpec.parse(item)
-        for item in text.split(",")
-        if item.strip()
-    )
+    specs = tuple(parse_rendition(item, BUILTIN) for item in text.split(",") if item.strip())
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"RAWPROC_RENDITIONS names a rendition twice: {text!r}")
+    keys = [spec.key for spec in specs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"RAWPROC_RENDITIONS lists the same spec twice: {text!r}")
     return specs
 
 
+def _parse_sizes(text: str) -> tuple[int | None, ...]:
+    sizes = tuple(parse_spec_text(item).size for item in text.split(",") if item.strip())
+    if not sizes:
+        raise ValueError("RAWPROC_RENDITION_SIZES lists no size")
+    return sizes
+
+
+# The renditions every asset gets when it is processed (spec strings and aliases, see
+# docs/configuration.md), and the aliases the API and the CLI know: the built-in names,
+# as configured here when they are.
 _renditions_text = env.str("RAWPROC_RENDITIONS", default="")
 RAWPROC_RENDITIONS: tuple[RenditionSpec, ...] = (
     _parse_renditions(_renditions_text) if _renditions_text else DEFAULT_SPECS
@@ -228,6 +245,26 @@ if env.bool("RAWPROC_FULL_RENDITION", default=False) and "full" not in {
     spec.name for spec in RAWPROC_RENDITIONS
 }:
     RAWPROC_RENDITIONS = (*RAWPROC_RENDITIONS, BUILTIN["full"])
+RAWPROC_RENDITION_ALIASES: dict[str, RenditionSpec] = {
+    **BUILTIN,
+    **{spec.name: spec for spec in RAWPROC_RENDITIONS if spec.name != key_name(spec.key)},
+}
+# What clients may ask for on demand (``/renditions/{spec}/``); aliases are always allowed.
+RAWPROC_RENDITION_SIZES: tuple[int | None, ...] = _parse_sizes(
+    env.str("RAWPROC_RENDITION_SIZES", default="160,320,640,1080,1440,2048,3840,full")
+)
+RAWPROC_RENDITION_FORMATS: tuple[str, ...] = tuple(
+    item.strip()
+    for item in env.str("RAWPROC_RENDITION_FORMATS", default=",".join(SPEC_FORMATS)).split(",")
+    if item.strip()
+)
+if not RAWPROC_RENDITION_FORMATS or not set(RAWPROC_RENDITION_FORMATS) <= set(SPEC_FORMATS):
+    raise ValueError(f"RAWPROC_RENDITION_FORMATS must list formats of {', '.join(SPEC_FORMATS)}")
+# A rendition derived from a stored one of at most this many pixels is made in the web
+# request itself; larger sources, and renditions from the original, go to a worker.
+RAWPROC_RENDITION_INLINE_MAX_PIXELS = env.int(
+    "RAWPROC_RENDITION_INLINE_MAX_PIXELS", default=4_200_000
+)
 RAWPROC_FORCE_SENSOR = env.bool("RAWPROC_FORCE_SENSOR", default=False)
 RAWPROC_MAX_PIXELS = env.int("RAWPROC_MAX_PIXELS", default=250_000_000)
 RAWPROC_COPY_EXIF = env.bool("RAWPROC_COPY_EXIF", default=False)
@@ -293,7 +330,10 @@ CELERY_TASK_QUEUES = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
     for name in (RAWPROC_DEFAULT_QUEUE, RAWPROC_DECODE_QUEUE)
 )
-CELERY_TASK_ROUTES = {"rawproc.process_asset": {"queue": RAWPROC_DECODE_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "rawproc.process_asset": {"queue": RAWPROC_DECODE_QUEUE},
+    "rawproc.render_rendition": {"queue": RAWPROC_DECODE_QUEUE},
+}
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("RAWPROC_WORKER_MAX_MEMORY_KB", default=0) or None
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("RAWPROC_WORKER_MAX_TASKS_PER_CHILD", default=0) or None
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

@@ -112,8 +112,12 @@ class Asset(models.Model):
 
 
 class Variant(models.Model):
+    """One stored rendition of an asset, unique per spec (``spec_key``, e.g. ``2048.jpeg.85``);
+    ``name`` is the alias it was made under, or the key with ``-`` for an unnamed spec."""
+
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="variants")
     name = models.CharField(max_length=32)
+    spec_key = models.CharField(max_length=64)
     format = models.CharField(max_length=8)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
@@ -129,8 +133,50 @@ class Variant(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["asset", "name"], name="rawproc_variant_unique_asset_name"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["asset", "spec_key"], name="rawproc_variant_unique_asset_spec"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.asset_id}/{self.name}"
+
+
+class RenditionJobStatus(models.TextChoices):
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+class RenditionJob(models.Model):
+    """A rendition being made on demand: one row per (asset, spec), so however many clients
+    ask for a missing spec at once, one of them makes it. Deleted when the variant is stored;
+    a failed one stays for a while with its error, then a request tries again."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="rendition_jobs")
+    spec_key = models.CharField(max_length=64)
+    name = models.CharField(max_length=32, help_text="The name the variant will have.")
+    task_id = models.CharField(max_length=64)
+    # The asset's processing job when this one was asked for: a reprocess since then
+    # drops the result, made from what the reprocess replaces.
+    asset_task_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=16, choices=RenditionJobStatus.choices, default=RenditionJobStatus.PENDING
+    )
+    source = models.CharField(max_length=40, blank=True, help_text="stored variant key | original")
+    attempts = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "spec_key"], name="rawproc_renditionjob_unique_asset_spec"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}/{self.spec_key} ({self.status})"

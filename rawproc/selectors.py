@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 
-from rawproc.models import DUPLICATE, Asset, AssetStatus, Variant
+from rawproc.models import DUPLICATE, Asset, AssetStatus, RenditionJob, Variant
 
 DEFAULT_ORDERING = "-created_at"
 ORDERINGS = (
@@ -135,3 +135,10 @@ def referenced_keys() -> tuple[set[str], set[str]]:
         else:
             expected.add(storage_key)
     return expected, allowed
+
+
+def rendition_jobs(*, asset: Asset) -> list[RenditionJob]:
+    """The renditions being made for the asset, or that failed, since its last processing."""
+    return list(
+        RenditionJob.objects.filter(asset=asset, asset_task_id=asset.task_id).order_by("spec_key")
+    )

@@ -1,7 +1,8 @@
 """Celery tasks: thin wrappers over the processing services.
 
-``process_asset`` runs on the ``rawproc.decode`` queue (``RAWPROC_DECODE_QUEUE``) so heavy
-decoding can have its own workers; the stale sweep runs on the default queue.
+``process_asset`` and ``render_rendition`` (a rendition asked for on demand) run on the
+``rawproc.decode`` queue (``RAWPROC_DECODE_QUEUE``) so heavy decoding can have its own
+workers; the stale sweep runs on the default queue.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from rawproc.services.processing import RETRIED_ERRORS, asset_process, asset_requeue_stale
+from rawproc.services.renditions import rendition_job_run
 from rawproc.services.storage_audit import storage_audit_report, storage_sweep
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,26 @@ logger = logging.getLogger(__name__)
 def process_asset(self: Task[[str], None], asset_id: str) -> None:
     asset_process(
         asset_id=asset_id,
+        task_id=str(self.request.id),
+        final_attempt=self.request.retries >= (self.max_retries or 0),
+    )
+
+
+@shared_task(
+    bind=True,
+    name="rawproc.render_rendition",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=RETRIED_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=settings.RAWPROC_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=settings.RAWPROC_TASK_MAX_RETRIES,
+)
+def render_rendition(self: Task[[str, str], None], asset_id: str, spec_key: str) -> None:
+    rendition_job_run(
+        asset_id=asset_id,
+        spec_key=spec_key,
         task_id=str(self.request.id),
         final_attempt=self.request.retries >= (self.max_retries or 0),
     )

@@ -50,6 +50,7 @@ _SERVICE_STATUS: dict[type[service_errors.ServiceError], int] = {
     service_errors.UploadAlreadyWritten: status.HTTP_409_CONFLICT,
     service_errors.UploadGone: status.HTTP_410_GONE,
     service_errors.QuotaExceeded: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    service_errors.AssetNotReady: status.HTTP_409_CONFLICT,
 }
 
 

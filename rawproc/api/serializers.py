@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rawproc import storage
+from rawproc.imaging.specs import CONTENT_TYPES
 from rawproc.models import Asset, AssetStatus, Variant
 from rawproc.selectors import ORDERINGS
 
@@ -97,6 +98,7 @@ class SignedLinkSerializer(serializers.Serializer[storage.SignedUrl]):
 
 class VariantOutputSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
+    spec = serializers.CharField(source="spec_key")
     format = serializers.CharField()
     width = serializers.IntegerField()
     height = serializers.IntegerField()
@@ -119,6 +121,59 @@ class VariantOutputSerializer(serializers.Serializer[Any]):
         return self._link(variant).expires_at.isoformat().replace("+00:00", "Z")
 
 
+class RenditionErrorOutputSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(source="error_code")
+    message = serializers.CharField(source="error_message")
+    detail = serializers.CharField(source="error_detail")
+
+
+class RenditionStatusOutputSerializer(serializers.Serializer[Any]):
+    """A spec of an asset: ``ready`` (with its variant), ``pending``, ``failed`` (with the
+    error) or ``missing`` (nothing asked for it yet)."""
+
+    spec = serializers.CharField(source="spec.key")
+    name = serializers.CharField(source="spec.name")
+    status = serializers.CharField()
+    url = serializers.SerializerMethodField()
+    status_url = serializers.SerializerMethodField()
+    variant = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    def get_url(self, state: Any) -> str:
+        return absolute(self.context["request"], self.context["rendition_path"])
+
+    def get_status_url(self, state: Any) -> str:
+        return absolute(self.context["request"], self.context["status_path"])
+
+    @extend_schema_field(VariantOutputSerializer(allow_null=True))
+    def get_variant(self, state: Any) -> dict[str, Any] | None:
+        if state.variant is None:
+            return None
+        return dict(VariantOutputSerializer(state.variant, context=self.context).data)
+
+    @extend_schema_field(RenditionErrorOutputSerializer(allow_null=True))
+    def get_error(self, state: Any) -> dict[str, Any] | None:
+        if state.job is None or state.status != "failed":
+            return None
+        return dict(RenditionErrorOutputSerializer(state.job).data)
+
+
+class RenditionJobOutputSerializer(serializers.Serializer[Any]):
+    spec = serializers.CharField(source="spec_key")
+    name = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.SerializerMethodField()
+
+    @extend_schema_field(RenditionErrorOutputSerializer(allow_null=True))
+    def get_error(self, job: Any) -> dict[str, Any] | None:
+        return None if job.status != "failed" else dict(RenditionErrorOutputSerializer(job).data)
+
+
+class RenditionListOutputSerializer(serializers.Serializer[Any]):
+    variants = VariantOutputSerializer(many=True)
+    jobs = RenditionJobOutputSerializer(many=True)
+
+
 def variant_link(variant: Variant, expires_in: int) -> storage.SignedUrl:
     stem = variant.asset.original_filename.rsplit(".", 1)[0]
     extension = variant.storage_key.rsplit(".", 1)[-1]
@@ -126,7 +181,7 @@ def variant_link(variant: Variant, expires_in: int) -> storage.SignedUrl:
         variant.storage_key,
         expires_in,
         download_name=f"{stem}-{variant.name}.{extension}",
-        content_type=f"image/{variant.format}",
+        content_type=CONTENT_TYPES.get(variant.format, f"image/{variant.format}"),  # type: ignore[call-overload]
     )
 
 

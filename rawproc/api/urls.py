@@ -25,6 +25,21 @@ urlpatterns = [
         name="asset-variant",
     ),
     path(
+        "assets/<uuid:asset_id>/renditions/",
+        views.AssetRenditionListApi.as_view(),
+        name="asset-renditions",
+    ),
+    path(
+        "assets/<uuid:asset_id>/renditions/<str:spec>/",
+        views.AssetRenditionApi.as_view(),
+        name="asset-rendition",
+    ),
+    path(
+        "assets/<uuid:asset_id>/renditions/<str:spec>/status/",
+        views.AssetRenditionStatusApi.as_view(),
+        name="asset-rendition-status",
+    ),
+    path(
         "assets/<uuid:asset_id>/original/",
         views.AssetOriginalRedirectApi.as_view(),
         name="asset-original",

@@ -8,8 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -21,7 +22,8 @@ from rest_framework.views import APIView
 
 from rawproc import storage
 from rawproc.api.conditional import assets_etag, not_modified, request_scope, with_validator
-from rawproc.api.errors import MissingFile
+from rawproc.api.errors import MissingFile, error_body
+from rawproc.api.negotiation import AnyAccept, negotiate_format
 from rawproc.api.pagination import AssetPagination
 from rawproc.api.parsers import JSONParser, MultiPartParser
 from rawproc.api.serializers import (
@@ -32,6 +34,8 @@ from rawproc.api.serializers import (
     ErrorOutputSerializer,
     ExpiryInputSerializer,
     HealthOutputSerializer,
+    RenditionListOutputSerializer,
+    RenditionStatusOutputSerializer,
     UploadCreateInputSerializer,
     UploadCreateOutputSerializer,
     expiry_from,
@@ -39,10 +43,18 @@ from rawproc.api.serializers import (
     variant_link,
 )
 from rawproc.api.throttles import UploadRateThrottle
+from rawproc.imaging import RenditionSpec
+from rawproc.imaging.specs import key_name
 from rawproc.models import Asset
-from rawproc.selectors import asset_get, asset_list, variant_get
+from rawproc.selectors import asset_get, asset_list, rendition_jobs, variant_get
 from rawproc.services.assets import asset_create, asset_delete, check_upload_size
 from rawproc.services.processing import asset_reprocess
+from rawproc.services.renditions import (
+    RenditionState,
+    rendition_spec,
+    rendition_state,
+    variant_get_or_create,
+)
 from rawproc.services.uploads import upload_complete, upload_create
 
 logger = logging.getLogger(__name__)
@@ -203,15 +215,129 @@ class AssetReprocessApi(APIView):
         return asset_response(request, asset, status.HTTP_202_ACCEPTED)
 
 
+def rendition_answer(
+    request: Request, asset: Asset, spec: RenditionSpec, *, negotiated: bool
+) -> HttpResponseBase:
+    """``302`` to the variant of ``spec``, made on demand: ``202`` while it is being made,
+    the job's error once it failed."""
+    state = variant_get_or_create(asset=asset, spec=spec)
+    response: HttpResponseBase
+    if state.variant is not None:
+        link = variant_link(state.variant, expiry_from(request.query_params))
+        response = HttpResponseRedirect(request.build_absolute_uri(link.url))
+    elif state.job is not None and state.status == "failed":
+        job = state.job
+        transient = job.error_code == "storage_unavailable"
+        response = Response(
+            error_body(
+                "rendition_failed",
+                f"The {spec.key} rendition could not be made: {job.error_message}",
+                error={"code": job.error_code, "message": job.error_message},
+            ),
+            status=503 if transient else 422,
+        )
+    else:
+        body = rendition_status_data(request, asset, state)
+        response = Response(
+            body,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Retry-After": str(state.retry_after), "Location": body["status_url"]},
+        )
+    if negotiated:
+        patch_vary_headers(response, ("Accept",))
+    return response
+
+
+def rendition_status_data(request: Request, asset: Asset, state: RenditionState) -> dict[str, Any]:
+    # An alias is asked for by its name (it may name another spec tomorrow), others by key.
+    alias = state.spec.name != key_name(state.spec.key)
+    spec = state.spec.name if alias else state.spec.key
+    context = {
+        "request": request,
+        "expires_in": expiry_from(request.query_params),
+        "rendition_path": reverse("asset-rendition", args=[asset.pk, spec]),
+        "status_path": reverse("asset-rendition-status", args=[asset.pk, spec]),
+    }
+    return dict(RenditionStatusOutputSerializer(state, context=context).data)
+
+
+def requested_spec(request: Request, text: str) -> tuple[RenditionSpec, bool]:
+    """The spec a URL names, and whether its format came from ``Accept``."""
+    allowed = settings.RAWPROC_RENDITION_FORMATS
+    negotiate = text not in settings.RAWPROC_RENDITION_ALIASES and text.count(".") == 0
+    fmt = negotiate_format(request.headers.get("Accept", ""), allowed) if negotiate else "jpeg"
+    return rendition_spec(text, negotiated=fmt), negotiate
+
+
+REDIRECT_OR_MADE = {
+    302: OpenApiResponse(description="Redirect to a signed URL of the variant."),
+    202: OpenApiResponse(
+        RenditionStatusOutputSerializer,
+        description="Being made: retry after Retry-After seconds; Location is the status URL.",
+    ),
+    422: OpenApiResponse(ErrorOutputSerializer, description="The rendition failed (code in body)."),
+}
+
+
 class AssetVariantRedirectApi(APIView):
-    @extend_schema(
-        parameters=[EXPIRES_IN],
-        responses={302: OpenApiResponse(description="Redirect to a signed URL."), **ERRORS},
-    )
-    def get(self, request: AuthenticatedRequest, asset_id: str, name: str) -> HttpResponseRedirect:
-        variant = variant_get(asset=asset_get(owner=request.user, asset_id=asset_id), name=name)
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(parameters=[EXPIRES_IN], responses={**REDIRECT_OR_MADE, **ERRORS})
+    def get(self, request: AuthenticatedRequest, asset_id: str, name: str) -> HttpResponseBase:
+        asset = asset_get(owner=request.user, asset_id=asset_id)
+        alias = settings.RAWPROC_RENDITION_ALIASES.get(name)
+        if alias is not None:
+            return rendition_answer(request, asset, alias, negotiated=False)
+        variant = variant_get(asset=asset, name=name)
         link = variant_link(variant, expiry_from(request.query_params))
         return HttpResponseRedirect(request.build_absolute_uri(link.url))
+
+
+class AssetRenditionListApi(APIView):
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(
+        parameters=[EXPIRES_IN], responses={200: RenditionListOutputSerializer, **ERRORS}
+    )
+    def get(self, request: AuthenticatedRequest, asset_id: str) -> Response:
+        asset = asset_get(owner=request.user, asset_id=asset_id)
+        context = {"request": request, "expires_in": expiry_from(request.query_params)}
+        data = RenditionListOutputSerializer(
+            {"variants": asset.variants.all(), "jobs": rendition_jobs(asset=asset)},
+            context=context,
+        ).data
+        return Response(data)
+
+
+class AssetRenditionApi(APIView):
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(
+        operation_id="assets_renditions_get_or_create",
+        parameters=[EXPIRES_IN],
+        responses={**REDIRECT_OR_MADE, **ERRORS},
+    )
+    def get(self, request: AuthenticatedRequest, asset_id: str, spec: str) -> HttpResponseBase:
+        asset = asset_get(owner=request.user, asset_id=asset_id)
+        wanted, negotiated = requested_spec(request, spec)
+        return rendition_answer(request, asset, wanted, negotiated=negotiated)
+
+
+class AssetRenditionStatusApi(APIView):
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(
+        parameters=[EXPIRES_IN], responses={200: RenditionStatusOutputSerializer, **ERRORS}
+    )
+    def get(self, request: AuthenticatedRequest, asset_id: str, spec: str) -> Response:
+        asset = asset_get(owner=request.user, asset_id=asset_id)
+        wanted, negotiated = requested_spec(request, spec)
+        response = Response(
+            rendition_status_data(request, asset, rendition_state(asset=asset, spec=wanted))
+        )
+        if negotiated:
+            patch_vary_headers(response, ("Accept",))
+        return response
 
 
 class AssetOriginalRedirectApi(APIView):

@@ -74,9 +74,9 @@ def add_parser(subparsers: Any, name: str, summary: str) -> None:
         "--renditions",
         default="thumbnail,preview",
         metavar="LIST",
-        help="comma-separated built-in names (thumbnail, preview, full) or specs"
-        " name:size[:format[:quality]] with size in pixels or 'full'"
-        " (default: thumbnail,preview)",
+        help="comma-separated built-in names (thumbnail, preview, full), specs"
+        " size[.format[.quality]] with size in pixels or 'full' (1080.webp, full.avif,"
+        " 2048.jpeg.85), or name=spec (default: thumbnail,preview)",
     )
     parser.add_argument(
         "--quality",
@@ -155,12 +155,15 @@ def run(args: argparse.Namespace) -> int:
 def parse_renditions(
     text: str, fmt: Format, quality: int | None = None
 ) -> tuple[RenditionSpec, ...]:
-    """Turn ``--renditions`` into specs; ``fmt`` applies to the built-in names only.
+    """Turn ``--renditions`` into specs, written the way the settings and the API write
+    them (``rawproc.imaging.specs.parse_rendition``); ``fmt`` applies to the built-in
+    names only.
 
     ``quality`` fills in every spec that does not carry its own. Raises ``ValueError``
     with a message meant for the user.
     """
     from rawproc.imaging import BUILTIN, RenditionSpec
+    from rawproc.imaging.specs import parse_rendition
 
     specs: list[RenditionSpec] = []
     for item in (part.strip() for part in text.split(",")):
@@ -168,13 +171,14 @@ def parse_renditions(
             continue
         if item in BUILTIN:
             spec = BUILTIN[item].with_format(fmt)
-        elif ":" in item:
-            spec = RenditionSpec.parse(item)
         else:
-            raise ValueError(
-                f"unknown rendition {item!r}: use {', '.join(BUILTIN_NAMES)}"
-                " or name:size[:format[:quality]]"
-            )
+            try:
+                spec = parse_rendition(item, BUILTIN)
+            except ValueError as exc:
+                raise ValueError(
+                    f"unknown rendition {item!r} ({exc}): use {', '.join(BUILTIN_NAMES)},"
+                    " a spec such as 1080.webp, full.avif or 2048.jpeg.85, or name=spec"
+                ) from None
         if quality is not None and spec.quality is None:
             spec = RenditionSpec(spec.name, spec.size, spec.format, quality)
         if any(s.name == spec.name for s in specs):

@@ -51,3 +51,25 @@ class UploadGone(ServiceError):
 
 class QuotaExceeded(ServiceError):
     code = "quota_exceeded"
+
+
+class RenditionSpecInvalid(ServiceError):
+    code = "rendition_spec_invalid"
+
+
+class RenditionFormatUnsupported(ServiceError):
+    """A format of the spec grammar that this server's engine does not render."""
+
+    code = "rendition_format_unsupported"
+
+
+class RenditionSizeNotAllowed(ServiceError):
+    code = "rendition_size_not_allowed"
+
+
+class RenditionFormatNotAllowed(ServiceError):
+    code = "rendition_format_not_allowed"
+
+
+class AssetNotReady(ServiceError):
+    code = "asset_not_ready"

@@ -330,6 +330,7 @@ def _commit_result(
             Variant(
                 asset=locked,
                 name=rendition.spec.name,
+                spec_key=rendition.spec.key,
                 format=rendition.spec.format,
                 width=rendition.width,
                 height=rendition.height,

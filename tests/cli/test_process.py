@@ -265,6 +265,8 @@ def test_without_json_stdout_stays_empty(tmp_path: Path) -> None:
     [
         (["shot.dng", "--renditions", "preview:big"], "size must be a whole number"),
         (["shot.dng", "--renditions", "huge"], "unknown rendition 'huge'"),
+        (["shot.dng", "--renditions", "1080.gif"], "unknown format 'gif'"),
+        (["shot.dng", "--renditions", "8.webp"], "16..65535"),
         (["shot.dng", "--renditions", "preview,preview:100"], "listed twice"),
         (["shot.dng", "--format", "gif"], "invalid choice"),
         (["shot.dng", "-j", "0"], "must be between 1"),
@@ -364,3 +366,26 @@ def test_failed_file_prints_its_metadata(tmp_path: Path) -> None:
         "1/30",
     )
     assert metadata["taken_at"] == "2013-09-03T09:45:16.40+05:30"
+
+
+def test_parse_renditions_takes_the_spec_strings_of_the_api() -> None:
+    specs = parse_renditions("1080.webp, full.avif, web=200.jpeg.90, thumbnail, 640", "webp", None)
+    assert [(s.name, s.key) for s in specs] == [
+        ("1080-webp-82", "1080.webp.82"),
+        ("full-avif-60", "full.avif.60"),
+        ("web", "200.jpeg.90"),
+        ("thumbnail", "320.webp.82"),
+        ("640-jpeg-85", "640.jpeg.85"),
+    ]
+
+
+def test_spec_strings_render_their_size_and_format(tmp_path: Path) -> None:
+    dng(tmp_path / "shot.dng", width=600, height=400)
+
+    proc = rawproc("shot.dng", "--renditions", "200.webp,big=full.avif.40", "--json", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    renditions = records(proc)["shot.dng"]["renditions"]
+    assert_rendition(renditions["200-webp-82"], tmp_path, 200, "webp")
+    assert_rendition(renditions["big"], tmp_path, 600, "avif")
+    assert renditions["big"]["path"] == str(Path("out") / "shot" / "big.avif")

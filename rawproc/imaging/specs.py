@@ -93,8 +93,11 @@ class RenditionSpec:
 
     @property
     def key(self) -> str:
-        """The canonical text of the spec, quality included: its identity."""
+        """The canonical text of the spec, quality included: its identity (a lossless
+        format has no quality: ``full.tiff16``)."""
         size = "full" if self.size is None else str(self.size)
+        if self.format in LOSSLESS:
+            return f"{size}.{self.format}"
         return f"{size}.{self.format}.{self.effective_quality}"
 
     def named(self, name: str) -> RenditionSpec:
@@ -167,6 +170,8 @@ def parse_spec_text(text: str) -> SpecText:
     if len(parts) > 2:
         if not _QUALITY.match(parts[2]) or not 1 <= int(parts[2]) <= 100:
             raise SpecError(f"quality must be a whole number 1..100, got {parts[2]!r}")
+        if fmt in LOSSLESS:
+            raise SpecError(f"{fmt} is lossless and takes no quality: {parts[0]}.{fmt}")
         quality = int(parts[2])
     return SpecText(size, fmt, quality)
 

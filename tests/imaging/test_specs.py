@@ -7,8 +7,7 @@ from rawproc.imaging.specs import (
     DEFAULT_QUALITY,
     DEFAULT_SPECS,
     FORMATS,
-    SPEC_FORMATS,
-    FormatUnsupported,
+    LOSSLESS,
     RenditionSpec,
     SpecError,
     parse_rendition,
@@ -55,6 +54,7 @@ def test_with_format_keeps_name_and_size() -> None:
 
 sizes = st.one_of(st.none(), st.integers(16, 65535))
 qualities = st.one_of(st.none(), st.integers(1, 100))
+LOSSY = tuple(f for f in FORMATS if f not in LOSSLESS)
 
 
 def spec_text(size: int | None, fmt: str | None, quality: int | None) -> str:
@@ -66,7 +66,7 @@ def spec_text(size: int | None, fmt: str | None, quality: int | None) -> str:
     return ".".join(parts)
 
 
-@given(sizes, st.sampled_from(FORMATS), qualities)
+@given(sizes, st.sampled_from(LOSSY), qualities)
 def test_every_valid_spec_parses_to_its_values_and_its_key_is_canonical(
     size: int | None, fmt: str, quality: int | None
 ) -> None:
@@ -81,7 +81,20 @@ def test_every_valid_spec_parses_to_its_values_and_its_key_is_canonical(
     assert spec.name == spec.key.replace(".", "-")
 
 
-@given(sizes, st.sampled_from(FORMATS))
+@given(sizes, st.sampled_from(sorted(LOSSLESS)), qualities)
+def test_a_lossless_spec_has_no_quality_in_text_or_key(
+    size: int | None, fmt: str, quality: int | None
+) -> None:
+    if quality is not None:
+        with pytest.raises(SpecError, match="lossless"):
+            parse_spec_text(spec_text(size, fmt, quality))
+        return
+    spec = parse_spec_text(spec_text(size, fmt, None)).spec()
+    assert spec.key == f"{'full' if size is None else size}.{fmt}"
+    assert parse_spec_text(spec.key).spec() == spec
+
+
+@given(sizes, st.sampled_from(LOSSY))
 def test_the_key_spells_the_default_quality_out(size: int | None, fmt: str) -> None:
     implicit = parse_spec_text(spec_text(size, fmt, None)).spec()
     explicit = parse_spec_text(spec_text(size, fmt, DEFAULT_QUALITY[fmt])).spec()  # type: ignore[index]
@@ -122,19 +135,10 @@ def test_invalid_spec_texts_are_refused_with_the_stable_code(text: str) -> None:
     assert str(refused.value)
 
 
-@pytest.mark.parametrize("fmt", [f for f in SPEC_FORMATS if f not in FORMATS])
-def test_a_grammar_format_the_engine_does_not_render_is_unsupported(fmt: str) -> None:
-    parsed = parse_spec_text(f"full.{fmt}")
-    assert parsed.format == fmt
-    with pytest.raises(FormatUnsupported) as refused:
-        parsed.spec()
-    assert refused.value.code == "rendition_format_unsupported"
-
-
 @given(
     st.from_regex(r"[a-z][a-z0-9_-]{0,31}", fullmatch=True),
     sizes,
-    st.sampled_from(FORMATS),
+    st.sampled_from(LOSSY),
     qualities,
 )
 def test_list_items_name_specs_by_alias_by_assignment_or_by_key(

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import tifffile
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -27,7 +29,7 @@ from tests.service.test_api import upload
 
 pytestmark = pytest.mark.django_db
 
-PIL_FORMATS = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}
+PIL_FORMATS = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF", "tiff16": "TIFF"}
 
 
 @pytest.fixture
@@ -73,7 +75,11 @@ def test_a_stored_rendition_large_enough_is_resized_in_the_request(
 
 @pytest.mark.parametrize(
     ("spec", "fmt", "size"),
-    [("full.avif", "avif", (900, 600)), ("full.jpeg.70", "jpeg", (900, 600))],
+    [
+        ("full.avif", "avif", (900, 600)),
+        ("full.jpeg.70", "jpeg", (900, 600)),
+        ("full.tiff16", "tiff16", (900, 600)),
+    ],
 )
 def test_full_size_comes_from_the_original_through_a_job(
     api: APIClient, ready: Asset, spec: str, fmt: str, size: tuple[int, int]
@@ -92,6 +98,11 @@ def test_full_size_comes_from_the_original_through_a_job(
     assert made.status_code == 302
     image = image_at(made["Location"])
     assert (image.format, image.size) == (PIL_FORMATS[fmt], size)
+    if fmt == "tiff16":
+        _, content, headers = fetch(made["Location"])
+        assert headers["Content-Type"] == "image/tiff"
+        master = tifffile.imread(io.BytesIO(content))
+        assert (master.dtype, master.shape) == (np.dtype(np.uint16), (size[1], size[0], 3))
     status = api.get(body["status_url"]).json()
     assert status["status"] == "ready"
     assert status["variant"]["source"] == "full_demosaic"

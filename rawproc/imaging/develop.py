@@ -251,7 +251,12 @@ def _camera_to_srgb(raw: RawFile) -> F32 | None:
     embedded = np.asarray(libraw.color_matrix, dtype=np.float64)[:, :3]
     if raw.format == "DNG" and embedded[0, 0] > 0.125:
         return embedded.astype(np.float32)
-    camera_from_xyz = np.asarray(libraw.rgb_xyz_matrix, dtype=np.float64)[:3]
+    return camera_to_srgb_from_xyz(np.asarray(libraw.rgb_xyz_matrix, dtype=np.float64)[:3])
+
+
+def camera_to_srgb_from_xyz(camera_from_xyz: npt.NDArray[np.float64]) -> F32 | None:
+    """LibRaw's ``cam_xyz_coeff``: the inverse of the camera's XYZ matrix (3x3) taken to
+    sRGB, each row scaled so that white stays white; None when it has no inverse."""
     camera_from_srgb = camera_from_xyz @ _XYZ_FROM_SRGB
     sums = camera_from_srgb.sum(axis=1, keepdims=True)
     if not np.all(sums > 1e-5):

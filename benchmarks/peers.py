@@ -67,7 +67,6 @@ CORPUS_FILES = (
 )
 FORMATS: tuple[Format, ...] = ("jpeg", "webp", "avif")
 PLOT = REPO_ROOT / "docs" / "images" / "time_vs_megapixels.png"
-FLASHRAW_VENV = WORK_DIR / "flashraw-venv"
 DARKTABLE_CONFIG = WORK_DIR / "darktable-config"
 TOOL_TIMEOUT_S = 300
 CORES = 16

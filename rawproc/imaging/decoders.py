@@ -16,7 +16,9 @@ and no opcodes. ``docs/engine.md`` has the table per kind.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import mmap
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,16 @@ _CFA_COLOURS = {"R": 0, "G": 1, "B": 2}
 _BAYER_CFAS = frozenset({"RGGB", "BGGR", "GRBG", "GBRG"})
 
 log = logging.getLogger(__name__)
+
+_PAGE = mmap.PAGESIZE
+_MADV_DONTNEED = 4
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+
+
+def _madvise(address: int, length: int, advice: int) -> None:
+    _libc.madvise(address, length, advice)
+
 
 U16 = npt.NDArray[np.uint16]
 
@@ -70,6 +82,22 @@ class Unpacked:
     decoder: str
     kind: FileKind
     facts: dict[str, Any]
+    top: int = 0  # rows of the decoder's buffer above the visible area
+    buffer: U16 | None = None  # the decoder's whole buffer, of which the mosaic is a view
+
+    def release_before(self, row: int) -> None:
+        """Give the pages holding only the buffer's rows above visible ``row`` back to the
+        kernel, as a full render no longer reads them (the buffer is the decoder's
+        allocation, larger than any allocator keeps on its heap, so it is its own map)."""
+        buffer = self.buffer
+        if buffer is None or not buffer.flags.c_contiguous:
+            return
+        start = buffer.ctypes.data
+        end = start + (self.top + row) * buffer.strides[0]
+        first = -(-start // _PAGE) * _PAGE
+        last = min(end, start + buffer.nbytes) // _PAGE * _PAGE
+        if last > first:
+            _madvise(first, last - first, _MADV_DONTNEED)
 
 
 class Refused(Exception):
@@ -129,7 +157,7 @@ def _flashraw_unpack(raw: RawFile) -> Unpacked:
     pattern = _pattern(kind.cfa, top, left)
     black, white, balance, matrix = calibration
     sensor = SensorData(visible, pattern, (black,) * 4, white, balance, matrix)
-    return Unpacked(sensor, FLASHRAW, kind, _facts(pattern, black, white, balance))
+    return Unpacked(sensor, FLASHRAW, kind, _facts(pattern, black, white, balance), top, samples)
 
 
 def _source(raw: RawFile) -> str | bytes:

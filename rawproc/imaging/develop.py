@@ -197,11 +197,14 @@ def develop_mosaic(
     half_size: bool,
     orientation: int,
     close: Callable[[], None] | None = None,
+    release: Callable[[int], None] | None = None,
 ) -> Image.Image:
     """Render a Bayer mosaic to sRGB, turned by ``orientation`` (EXIF).
 
     ``close`` frees the buffer the mosaic lives in (LibRaw's): the mosaic is then copied
-    to a scratch buffer first, whose used rows are given back band by band.
+    to a scratch buffer first, whose used rows are given back band by band. Without it,
+    ``release(row)`` (when given) is told, band by band, that the mosaic's rows above
+    ``row`` are no longer read (only for orientations that keep rows as rows).
     """
     visible = data.mosaic
     recipe = _recipe(data)
@@ -218,8 +221,9 @@ def develop_mosaic(
         flip_columns=orientation in (2, 3, 6, 7),
     )
     if half_size or close is None:  # read the buffer directly
+        turned = swaps_axes(orientation)
         try:
-            return develop_bands(visible, release=None)
+            return develop_bands(visible, release=None if turned else release)
         finally:
             if close is not None:
                 close()

@@ -431,7 +431,9 @@ class _Job:
         if problem is not None:
             raise SensorDataUnusable(self.raw.name, *problem)
         orientation = exif_from_libraw_flip(int(self.raw.libraw.sizes.flip))
-        image = develop_mosaic(sensor, half_size=half_size, orientation=orientation)
+        image = develop_mosaic(
+            sensor, half_size=half_size, orientation=orientation, release=unpacked.release_before
+        )
         if image.getbbox() is None:
             raise SensorDataUnusable(
                 self.raw.name, SENSOR_DATA_MISSING, "the sensor data decodes to black"

@@ -19,6 +19,7 @@ Writes the ``peers`` section of ``docs/benchmarks.md`` and
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import io
 import math
 import os
@@ -66,7 +67,6 @@ CORPUS_FILES = (
 )
 FORMATS: tuple[Format, ...] = ("jpeg", "webp", "avif")
 PLOT = REPO_ROOT / "docs" / "images" / "time_vs_megapixels.png"
-FLASHRAW_VENV = WORK_DIR / "flashraw-venv"
 DARKTABLE_CONFIG = WORK_DIR / "darktable-config"
 TOOL_TIMEOUT_S = 300
 CORES = 16
@@ -157,7 +157,7 @@ def _darktable(path: Path, full: bool) -> Measurement:
 
 def _flashraw(path: Path, mode: str) -> Measurement:
     """flashraw on one thread: embedded preview, half-size or full (bilinear) sensor render."""
-    import flashraw  # type: ignore[import-not-found]  # only in its own environment
+    import flashraw
     from PIL import Image
 
     image: Image.Image
@@ -294,30 +294,12 @@ def corpus_files() -> list[Path]:
 
 
 def flashraw_python() -> tuple[str | None, str]:
-    """The flashraw environment's interpreter (made with uv if missing), or why there is none."""
-    python = FLASHRAW_VENV / "bin" / "python"
-    if not python.exists():
-        uv = shutil.which("uv")
-        if uv is None:
-            return None, "uv not found to create its environment"
-        try:
-            subprocess.run([uv, "venv", str(FLASHRAW_VENV)], check=True, capture_output=True)
-            subprocess.run(
-                [uv, "pip", "install", "--python", str(python), "flashraw", "pillow"],
-                check=True,
-                capture_output=True,
-            )
-        except subprocess.CalledProcessError as exc:
-            return None, f"could not be installed: {exc.stderr.decode().strip()[-200:]}"
-    version = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('flashraw'))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if version.returncode != 0:
-        return None, "not importable in its environment"
-    return str(python), f"flashraw {version.stdout.strip()}"
+    """The interpreter flashraw runs under (the project's: it is a dependency) and its version."""
+    try:
+        version = importlib.metadata.version("flashraw")
+    except importlib.metadata.PackageNotFoundError:
+        return None, "not installed"
+    return sys.executable, f"flashraw {version}"
 
 
 def tool_version(command: Sequence[str]) -> str | None:

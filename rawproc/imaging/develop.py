@@ -238,11 +238,14 @@ def develop_mosaic(
     orientation: int,
     close: Callable[[], None] | None = None,
     outputs: Outputs = SRGB_ONLY,
+    release: Callable[[int], None] | None = None,
 ) -> Developed:
     """Render a Bayer mosaic to sRGB and/or 16-bit ProPhoto, turned by ``orientation`` (EXIF).
 
     ``close`` frees the buffer the mosaic lives in (LibRaw's): the mosaic is then copied
-    to a scratch buffer first, whose used rows are given back band by band.
+    to a scratch buffer first, whose used rows are given back band by band. Without it,
+    ``release(row)`` (when given) is told, band by band, that the mosaic's rows above
+    ``row`` are no longer read (only for orientations that keep rows as rows).
     """
     visible = data.mosaic
     recipe = _recipe(data)
@@ -260,8 +263,9 @@ def develop_mosaic(
         outputs=outputs,
     )
     if half_size or close is None:  # read the buffer directly
+        turned = swaps_axes(orientation)
         try:
-            return develop_bands(visible, release=None)
+            return develop_bands(visible, release=None if turned else release)
         finally:
             if close is not None:
                 close()
@@ -293,7 +297,12 @@ def _camera_to_srgb(raw: RawFile) -> F32 | None:
     embedded = np.asarray(libraw.color_matrix, dtype=np.float64)[:, :3]
     if raw.format == "DNG" and embedded[0, 0] > 0.125:
         return embedded.astype(np.float32)
-    camera_from_xyz = np.asarray(libraw.rgb_xyz_matrix, dtype=np.float64)[:3]
+    return camera_to_srgb_from_xyz(np.asarray(libraw.rgb_xyz_matrix, dtype=np.float64)[:3])
+
+
+def camera_to_srgb_from_xyz(camera_from_xyz: npt.NDArray[np.float64]) -> F32 | None:
+    """LibRaw's ``cam_xyz_coeff``: the inverse of the camera's XYZ matrix (3x3) taken to
+    sRGB, each row scaled so that white stays white; None when it has no inverse."""
     camera_from_srgb = camera_from_xyz @ _XYZ_FROM_SRGB
     sums = camera_from_srgb.sum(axis=1, keepdims=True)
     if not np.all(sums > 1e-5):

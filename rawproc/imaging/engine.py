@@ -20,8 +20,15 @@ import numpy.typing as npt
 import rawpy
 from PIL import Image, ImageCms, JpegImagePlugin  # noqa: F401  # the encoder, loaded once
 
-from . import libraw_stderr, plausibility
-from .develop import SRGB_GAMMA, Developed, Outputs, develop_outputs, developable
+from . import decoders, libraw_stderr, plausibility
+from .develop import (
+    SRGB_GAMMA,
+    Developed,
+    Outputs,
+    develop_mosaic,
+    develop_outputs,
+    developable,
+)
 from .dng_develop import develop_dng
 from .encode import encode, encode_tiff16
 from .errors import (
@@ -203,11 +210,15 @@ def _process(
             _check_pixel_limit(raw, options.max_pixels)
             job = _Job(raw, options, timer, libraw)
             job.plan(specs)
+            job.unpack()
             with timer("metadata"):
-                # LibRaw's black/white levels and white balance need the sensor data
-                # unpacked: free when a sensor render follows, a wasted decode when the
-                # preview serves.
-                metadata = extract_metadata(raw, unpack=job.needs_sensor, tags=tags)
+                # LibRaw's black/white levels and white balance need its sensor data
+                # unpacked: free when a LibRaw sensor render follows, a wasted decode when
+                # the preview serves or another decoder unpacked the sensor data.
+                libraw_unpacks = job.needs_sensor and job.unpacked is None
+                metadata = extract_metadata(raw, unpack=libraw_unpacks, tags=tags)
+                if job.unpacked is not None:
+                    metadata["raw"].update(job.unpacked.facts)
             job.use_metadata(metadata)
             renditions = job.render(specs)
         except ImagingError as exc:
@@ -266,10 +277,20 @@ class _Job:
         self.sources: dict[RenditionSpec, str] = {}
         self.orientation = 1
         self.exif: bytes | None = None
+        # Sensor data unpacked by a faster decoder than LibRaw (``decoders``).
+        self.unpacked: decoders.Unpacked | None = None
 
     @property
     def needs_sensor(self) -> bool:
         return any(source != SOURCE_PREVIEW for source in self.sources.values())
+
+    def unpack(self) -> None:
+        """Unpack the sensor data with the fastest decoder proven for this file's kind,
+        when a rendition needs it; LibRaw's own unpack waits until it is used."""
+        if not self.needs_sensor:
+            return
+        with self.timer("unpack"):
+            self.unpacked = decoders.unpack_sensor(self.raw)
 
     def use_metadata(self, metadata: dict[str, Any]) -> None:
         """Take orientation (EXIF first, LibRaw's flip second) and EXIF to copy."""
@@ -418,6 +439,8 @@ class _Job:
         libraw = self.raw.libraw
         assert libraw is not None
         with self.timer(stage):
+            if self.unpacked is not None:
+                return self._develop_unpacked(self.unpacked, half_size=half_size, outputs=outputs)
             # Checked before rendering: rendering changes LibRaw's copy of the sensor data.
             problem = _sensor_data_problem(libraw)
             if problem is not None:
@@ -443,6 +466,30 @@ class _Job:
                     self.raw.name, SENSOR_DATA_MISSING, "the sensor data decodes to black"
                 )
             return image
+
+    def _develop_unpacked(
+        self, unpacked: decoders.Unpacked, *, half_size: bool, outputs: Outputs
+    ) -> Developed:
+        """Develop the sensor data another decoder unpacked, read in its own buffer."""
+        assert self.raw.libraw is not None
+        sensor = unpacked.sensor
+        self.unpacked = None  # the buffer goes once developed
+        problem = _mosaic_problem(sensor.mosaic, int(min(sensor.black)))
+        if problem is not None:
+            raise SensorDataUnusable(self.raw.name, *problem)
+        orientation = exif_from_libraw_flip(int(self.raw.libraw.sizes.flip))
+        image = develop_mosaic(
+            sensor,
+            half_size=half_size,
+            orientation=orientation,
+            outputs=outputs,
+            release=unpacked.release_before,
+        )
+        if image.is_black():
+            raise SensorDataUnusable(
+                self.raw.name, SENSOR_DATA_MISSING, "the sensor data decodes to black"
+            )
+        return image
 
     def _decode_dng(self, *, half_size: bool, outputs: Outputs) -> Developed:
         """The raw image of a DNG the engine reads itself (``dng_kinds``)."""
@@ -626,12 +673,18 @@ def _sensor_data_problem(libraw: Any) -> tuple[str, str] | None:
         raw = libraw.raw_image_visible
     except rawpy.LibRawError:
         return None
-    if raw is None or raw.ndim != 2 or raw.shape[0] < 8:
+    if raw is None:
+        return None
+    return _mosaic_problem(raw, min(libraw.black_level_per_channel))
+
+
+def _mosaic_problem(raw: Any, black: float) -> tuple[str, str] | None:
+    """``_sensor_data_problem`` for a mosaic (the visible area) and its black level."""
+    if raw.ndim != 2 or raw.shape[0] < 8:
         return None
     tail = raw[-min(_CUT_OFF_ROWS, raw.shape[0] // 4) :]
     if (tail == tail[0]).all() and tail[0].min() != tail[0].max():
         return SENSOR_DATA_CUT_OFF, "the last rows of the sensor data repeat bit for bit"
-    black = min(libraw.black_level_per_channel)
     if black <= 0:
         return None
     if not tail.any():

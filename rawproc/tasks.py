@@ -21,17 +21,21 @@ from rawproc.services.storage_audit import storage_audit_report, storage_sweep
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    bind=True,
-    name="rawproc.process_asset",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=RETRIED_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=settings.RAWPROC_RETRY_BACKOFF_MAX,
-    retry_jitter=True,
-    max_retries=settings.RAWPROC_TASK_MAX_RETRIES,
-)
+# A decode job: acknowledged only when done (a worker that dies leaves it to be delivered
+# again), retried with backoff on the transient errors, the last attempt told so.
+DECODE_JOB: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": RETRIED_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": settings.RAWPROC_RETRY_BACKOFF_MAX,
+    "retry_jitter": True,
+    "max_retries": settings.RAWPROC_TASK_MAX_RETRIES,
+}
+
+
+@shared_task(name="rawproc.process_asset", **DECODE_JOB)
 def process_asset(self: Task[[str], None], asset_id: str) -> None:
     asset_process(
         asset_id=asset_id,
@@ -40,17 +44,7 @@ def process_asset(self: Task[[str], None], asset_id: str) -> None:
     )
 
 
-@shared_task(
-    bind=True,
-    name="rawproc.render_rendition",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=RETRIED_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=settings.RAWPROC_RETRY_BACKOFF_MAX,
-    retry_jitter=True,
-    max_retries=settings.RAWPROC_TASK_MAX_RETRIES,
-)
+@shared_task(name="rawproc.render_rendition", **DECODE_JOB)
 def render_rendition(self: Task[[str, str], None], asset_id: str, spec_key: str) -> None:
     rendition_job_run(
         asset_id=asset_id,

@@ -9,10 +9,10 @@ renditions from it, largest first.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -77,6 +77,9 @@ _PILLOW_ERRORS = (
 )
 # A decoded picture: a Pillow image, or an RGB array straight from the JPEG decoder.
 Picture = Image.Image | Pixels
+# A rendition's bytes and its pixel size.
+_Encoded = tuple[bytes, int, int]
+_P = TypeVar("_P")
 # Pillow box-reduces a source to within this factor of the target before resampling.
 _REDUCING_GAP = 2.0
 # Resamplers by downscale ratio (benchmarks/resize.py): up to 1.25x OpenCV's bicubic
@@ -618,17 +621,13 @@ class _Job:
         targets: dict[RenditionSpec, int],
         source: str,
     ) -> dict[RenditionSpec, Rendition]:
-        """The 16-bit renditions, largest first, each smaller one from the one before it."""
-        out: dict[RenditionSpec, Rendition] = {}
-        current = image
-        for spec in sorted(specs, key=lambda s: targets[s], reverse=True):
-            with self.timer("resize"):
-                current = fit_wide(current, targets[spec])
-            with self.timer("encode"):
-                data = encode_tiff16(current)
-            height, width = current.shape[:2]
-            out[spec] = Rendition(spec, data, width, height, source)
-        return out
+        """The 16-bit renditions, as ``_derive`` makes the 8-bit ones."""
+
+        def encoded(picture: npt.NDArray[np.uint16], spec: RenditionSpec) -> _Encoded:
+            height, width = picture.shape[:2]
+            return encode_tiff16(picture), width, height
+
+        return self._resize_chain(image, specs, targets, source, fit_wide, encoded)
 
     def _derive(
         self,
@@ -638,15 +637,30 @@ class _Job:
         source: str,
     ) -> dict[RenditionSpec, Rendition]:
         """Resize largest first, each smaller rendition from the one before it."""
+
+        def encoded(current: Picture, spec: RenditionSpec) -> _Encoded:
+            picture = _as_image(current)
+            return encode(picture, spec, self.exif), picture.width, picture.height
+
+        return self._resize_chain(image, specs, targets, source, _fit, encoded)
+
+    def _resize_chain(
+        self,
+        image: _P,
+        specs: Sequence[RenditionSpec],
+        targets: dict[RenditionSpec, int],
+        source: str,
+        fit: Callable[[_P, int], _P],
+        encoded: Callable[[_P, RenditionSpec], _Encoded],
+    ) -> dict[RenditionSpec, Rendition]:
         out: dict[RenditionSpec, Rendition] = {}
         current = image
         for spec in sorted(specs, key=lambda s: targets[s], reverse=True):
             with self.timer("resize"):
-                current = _fit(current, targets[spec])
+                current = fit(current, targets[spec])
             with self.timer("encode"):
-                picture = _as_image(current)
-                data = encode(picture, spec, self.exif)
-            out[spec] = Rendition(spec, data, picture.width, picture.height, source)
+                data, width, height = encoded(current, spec)
+            out[spec] = Rendition(spec, data, width, height, source)
         return out
 
 

@@ -471,3 +471,33 @@ def test_zoom_without_a_full_rendition_says_it_shows_the_preview(
         assert natural == 2048
         pages.find("body").send_keys(Keys.ESCAPE)
         assert pages.find("#zoom-btn").get_attribute("aria-pressed") == "false"
+
+
+def test_placeholders_and_sizes_from_renditions_on_demand(pages: Pages) -> None:
+    pages.upload(NEF)
+    pages.upload_row(NEF.name, "done")
+    pages.ready_cards(1)
+    # The API's ThumbHash is painted behind the image: a small PNG made in the page.
+    media = pages.card(NEF.name).find_element(By.CSS_SELECTOR, ".card-media")
+    background = pages.driver.execute_script(
+        "return getComputedStyle(arguments[0]).backgroundImage", media
+    )
+    assert str(background).startswith('url("data:image/png;base64,'), background
+    # The server makes renditions on demand, so once the page knows it (it asks once per
+    # session), every card offers the in-between sizes too, next to the stored ones.
+    pages.wait(
+        lambda: (
+            pages.driver.execute_script("return sessionStorage.getItem('rawproc.renditions')")
+            == "1"
+        ),
+        PAGE_TIMEOUT,
+        "the rendition probe",
+    )
+    pages.driver.refresh()
+    pages.ready_cards(1)
+    image = pages.card(NEF.name).find_element(By.CSS_SELECTOR, ".card-media img")
+    srcset = str(image.get_attribute("srcset"))
+    widths = [int(w) for w in re.findall(r" (\d+)w", srcset)]
+    assert widths == sorted(widths)
+    assert {320, 640, 1080} <= set(widths), srcset
+    assert "/renditions/640.webp/" in srcset and "/renditions/1080.webp/" in srcset

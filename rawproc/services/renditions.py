@@ -383,6 +383,8 @@ def _commit(asset: Asset, job: RenditionJob, rendition: Rendition, key: str) -> 
             storage_key=key,
             source=rendition.source[:32],
         )
+        # A new rendition is a change of the asset: a sync by updated_after sees it.
+        locked.save(update_fields=["updated_at"])
         current.delete()
     return replaced
 

@@ -59,10 +59,13 @@ def test_a_stored_rendition_large_enough_is_resized_in_the_request(
     api: APIClient, ready: Asset
 ) -> None:
     url = f"/api/assets/{ready.pk}/renditions/640.webp/"
+    before = Asset.objects.get(pk=ready.pk).updated_at
     first = api.get(url)
     assert first.status_code == 302
     image = image_at(first["Location"])
     assert (image.format, image.size) == ("WEBP", (640, 427))
+    # A new rendition is a change a sync by updated_after sees.
+    assert Asset.objects.get(pk=ready.pk).updated_at > before
     variant = Variant.objects.get(asset=ready, spec_key="640.webp.82")
     assert variant.source == "from:2048.jpeg.85"
     assert variant.name == "640-webp-82"

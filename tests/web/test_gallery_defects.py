@@ -449,10 +449,12 @@ def test_select_and_act_on_several_photos(
 def test_zoom_without_a_full_rendition_says_it_shows_the_preview(
     browser_factory: Browser, tmp_path: Path
 ) -> None:
-    """No stored full rendition and no renditions route: 100 % is the preview's, and said."""
+    """No stored full rendition, and a server that makes no full size on demand (full is not
+    among its allowed sizes): 100 % is the preview's, and said."""
     folder = tmp_path / "server"
     folder.mkdir()
-    with running_web_server(folder, {"RAWPROC_FULL_RENDITION": "0"}) as server:
+    no_full = {"RAWPROC_FULL_RENDITION": "0", "RAWPROC_RENDITION_SIZES": "160,320,640,1080,2048"}
+    with running_web_server(folder, no_full) as server:
         pages = Pages(browser_factory(), server)
         pages.sign_in(server.create_user("nofull"))
         pages.upload(NEF)

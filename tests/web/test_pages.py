@@ -6,6 +6,7 @@ read from the fixtures with the engine, not written into the tests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,13 @@ def test_asset_page_zoom_downloads_and_location(signed_in: Pages, screenshot_dir
         str(a.get_attribute("data-variant")): str(a.get_attribute("href"))
         for a in pages.driver.find_elements(By.CSS_SELECTOR, "#downloads a")
     }
-    assert set(links) == {"thumbnail", "preview", "full", "original"}
+    # The stored renditions and the original, and any size the gallery's srcset had made
+    # on demand (named by its spec key, e.g. 640-webp-82).
+    assert {"thumbnail", "preview", "full", "original"} <= set(links)
+    assert all(
+        re.fullmatch(r"\d+-(jpeg|webp|avif)-\d+", name)
+        for name in set(links) - {"thumbnail", "preview", "full", "original"}
+    ), links
     original = http.get(links["original"], timeout=30)
     assert original.status_code == 200
     assert original.content == ARW.read_bytes()

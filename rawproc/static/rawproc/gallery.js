@@ -423,8 +423,9 @@
     if (renditionsServed !== null || !cfg.api.rendition) return;
     renditionsServed = "probing";
     try {
-      const url = R.fill(cfg.api.rendition, { id: asset.id, spec: "640.webp" });
-      const answer = await fetch(url, { credentials: "same-origin", headers: { Accept: "image/*" } });
+      // The status route reports without making anything.
+      const url = `${R.fill(cfg.api.rendition, { id: asset.id, spec: "640.webp" })}status/`;
+      const answer = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       renditionsServed = answer.status === 404 ? "0" : "1";
     } catch (err) {
       renditionsServed = "0";

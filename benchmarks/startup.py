@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,9 +43,10 @@ from benchmarks.common import (
     save_result,
     write_sections,
 )
-from harness.processes import clean_env, free_ports
+from harness.processes import clean_env, free_ports, interrupt
 
 START_TIMEOUT = 120.0
+STOP_TIMEOUT = 60.0
 POLL_SECONDS = 0.05
 
 
@@ -81,12 +81,7 @@ def start_once(checkout: Path, data: Path) -> dict[str, float]:
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}\n{''.join(lines[-30:])}") from exc
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        interrupt(process, STOP_TIMEOUT)
         reader.join(timeout=5)
     return {"first_answer_s": first, "worker_ready_s": worker_ready[0] if worker_ready else 0.0}
 

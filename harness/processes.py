@@ -125,9 +125,21 @@ def wait_healthy(
 
 def terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
     """SIGTERM a server this harness started, killing it when it outlives ``timeout``."""
+    _signal_then_kill(process, signal.SIGTERM, timeout)
+
+
+def interrupt(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGINT a server (what Ctrl-C sends: ``rawproc serve`` stops its children and exits 0),
+    killing it when it outlives ``timeout``."""
+    _signal_then_kill(process, signal.SIGINT, timeout)
+
+
+def _signal_then_kill(
+    process: subprocess.Popen[bytes] | None, signum: signal.Signals, timeout: float
+) -> None:
     if process is None or process.poll() is not None:
         return
-    process.terminate()
+    process.send_signal(signum)
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

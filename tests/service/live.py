@@ -8,7 +8,6 @@ settings a test chooses and two users with API tokens, and checks that it stoppe
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -23,12 +22,20 @@ import pytest
 import requests
 
 from harness.postgres import scratch_database
-from harness.processes import ServiceUnavailable, clean_env, free_ports, log_tail, wait_healthy
+from harness.processes import (
+    ServiceUnavailable,
+    clean_env,
+    free_ports,
+    interrupt,
+    log_tail,
+    wait_healthy,
+)
 from tests.services import require_postgres
 
 RAWPROC = str(Path(sys.executable).parent / "rawproc")
 READY_TIMEOUT = 240.0
 START_TIMEOUT = 120.0
+STOP_TIMEOUT = 60.0
 
 
 @dataclass
@@ -83,12 +90,7 @@ def serve(
             pytest.fail(str(exc))
         yield base, process
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        interrupt(process, STOP_TIMEOUT)
 
 
 @contextmanager

@@ -87,6 +87,19 @@ def raw_family(head: bytes, filename: str) -> str:
     return family
 
 
+def upload_sha256(file: UploadedFile) -> str:
+    """The file's sha256: the one the upload handler computed while the body streamed in
+    (``rawproc.api.uploads``), else read through once."""
+    known = getattr(file, "sha256", None)
+    if isinstance(known, str):
+        return known
+    file.seek(0)
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def asset_create(*, owner: User, file: UploadedFile) -> tuple[Asset, bool]:
     """Store an uploaded RAW file and queue it; returns ``(asset, created)``.
 
@@ -97,11 +110,7 @@ def asset_create(*, owner: User, file: UploadedFile) -> tuple[Asset, bool]:
     check_upload_size(int(file.size or 0))
     file.seek(0)
     family = raw_family(file.read(storage.SNIFF_BYTES), filename)
-    file.seek(0)
-    digest = hashlib.sha256()
-    for chunk in file.chunks():
-        digest.update(chunk)
-    sha256 = digest.hexdigest()
+    sha256 = upload_sha256(file)
     existing = Asset.objects.filter(owner=owner, sha256=sha256).first()
     if existing is not None:
         return existing, False

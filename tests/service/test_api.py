@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,8 @@ def test_upload_is_stored_and_queued_after_commit(
     assert asset.storage_key.startswith(f"originals/{asset.owner_id}/{asset.pk}/")
     assert storage.read_head(asset.storage_key, 4) == SMALL_RAW.read_bytes()[:4]
     assert body["sha256"] == asset.sha256
+    # hashed while the body streamed in: the hash of exactly the bytes sent
+    assert asset.sha256 == hashlib.sha256(SMALL_RAW.read_bytes()).hexdigest()
 
 
 def test_same_bytes_twice_return_the_existing_asset(api: APIClient, other_api: APIClient) -> None:

@@ -65,6 +65,18 @@ class S3Store(ObjectStore):
     def save(self, key: str, content: bytes | IO[bytes], content_type: str | None) -> None:
         wrapped = ContentFile(content) if isinstance(content, bytes) else File(content)
         wrapped.content_type = content_type  # type: ignore[attr-defined]
+        if (
+            isinstance(content, bytes)
+            and len(content) < self.storage.transfer_config.multipart_threshold
+            and not self.storage.gzip
+        ):
+            # A small object (a rendition): one PutObject, without the transfer manager
+            # (and its thread pool) that django-storages starts for every save; the same
+            # object parameters as its save. Larger ones still go in concurrent parts.
+            params = self.storage._get_write_parameters(key, wrapped)
+            with _translate_errors(key):
+                self._client.put_object(Bucket=self._bucket, Key=key, Body=content, **params)
+            return
         with _translate_errors(key):
             stored = self.storage.save(key, wrapped)
         if stored != key:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from django.contrib.auth.models import User
 from pytest_django import Settings
 
 from rawproc import storage
+from rawproc.storage.s3 import S3Store
 from tests.service.conftest import fetch, post_form, reserve
 
 KEY = "originals/1/abc/photo.NEF"
@@ -48,6 +50,18 @@ def test_objects_round_trip(backend: str) -> None:
     storage.delete(KEY)  # deleting twice is fine
     with pytest.raises(storage.ObjectNotFound):
         storage.size(KEY)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("size", [600_000, 9 * 1024 * 1024])  # one PutObject; in parts
+def test_s3_bytes_are_stored_whole_with_their_content_type(s3_bucket: str, size: int) -> None:
+    data = os.urandom(size)
+    storage.save(KEY, data, "image/webp")
+    assert b"".join(storage.iter_chunks(KEY)) == data
+    store = storage.backend()
+    assert isinstance(store, S3Store)
+    head = store._client.head_object(Bucket=s3_bucket, Key=KEY)
+    assert head["ContentType"] == "image/webp"
 
 
 @pytest.mark.django_db

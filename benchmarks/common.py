@@ -23,8 +23,10 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -386,3 +388,26 @@ def write_sections(doc: Path, sections: Mapping[str, str]) -> None:
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(document)
     print(f"updated {doc}", file=sys.stderr)
+
+
+@contextmanager
+def baseline_checkout(ref: str) -> Iterator[Path]:
+    """``ref`` checked out in a temporary git worktree, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="rawproc-baseline-") as tmp:
+        path = Path(tmp) / "checkout"
+        git = ["git", "-C", str(REPO_ROOT)]
+        subprocess.run([*git, "worktree", "add", "--detach", str(path), ref], check=True)
+        try:
+            yield path
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)
+
+
+def short_revision(checkout: Path) -> str:
+    """The abbreviated commit checked out at ``checkout``."""
+    return subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()

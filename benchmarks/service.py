@@ -26,11 +26,13 @@ start times are taken by the client on the same machine clock.
 
     uv run python -m benchmarks.service           # about 10 minutes; updates docs/benchmarks.md
     uv run python -m benchmarks.service --quick   # about 3 minutes, fewer files
+    uv run python -m benchmarks.service --quick --baseline main --empty-runs 10
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -39,9 +41,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -53,11 +55,13 @@ from benchmarks.common import (
     DOC,
     REPO_ROOT,
     WORK_DIR,
+    baseline_checkout,
     environment,
     load_average,
     load_note,
     load_result,
     save_result,
+    short_revision,
 )
 from harness.stack import Stack, running_stack
 from tests.fixtures.dngmaker import PreviewMode, make_dng, sensor_size_for_megapixels
@@ -321,13 +325,33 @@ def _vm_hwm(pid: int) -> float:
 # --- the phases --------------------------------------------------------------------------
 
 
-def empty_queue(client: Client, latency: Source, runs: int) -> list[Done]:
-    """One file at a time: nothing waits in the queue, every stage is the file's own."""
-    results = []
-    for _ in range(runs):
-        baseline = client.count_done()
-        results += client.wait([client.upload(latency)], baseline)
+def empty_queue(clients: Sequence[Client], latency: Source, runs: int) -> list[list[Done]]:
+    """One file at a time: nothing waits in the queue, every stage is the file's own.
+
+    With several stacks (this checkout and a baseline), each run uploads to every one in
+    turn, the order alternating from run to run, so machine noise falls on all alike.
+    """
+    results: list[list[Done]] = [[] for _ in clients]
+    for index in range(runs):
+        order = list(enumerate(clients))
+        for position, client in order if index % 2 == 0 else reversed(order):
+            done_before = client.count_done()
+            results[position] += client.wait([client.upload(latency)], done_before)
     return results
+
+
+@contextlib.contextmanager
+def baseline_client(ref: str, warm_up: Source) -> Iterator[tuple[Client, str]]:
+    """A second stack running the code of ``ref`` (a temporary git worktree, this
+    environment's packages), with one warmed-up worker; yields its client and revision."""
+    with (
+        baseline_checkout(ref) as checkout,
+        running_stack(extra_env={"PYTHONPATH": str(checkout)}) as stack,
+    ):
+        client = Client(stack)
+        stack.start_workers(1)
+        client.wait([client.upload(warm_up)], 0)
+        yield client, f"{ref} ({short_revision(checkout)})"
 
 
 def throughput(
@@ -482,7 +506,7 @@ def sizing(client: Client, sources: Sequence[Source]) -> list[dict[str, Any]]:
     return rows
 
 
-def run(plan: Plan, *, write: bool, doc: Path) -> dict[str, Any]:
+def run(plan: Plan, *, write: bool, doc: Path, baseline: str | None = None) -> dict[str, Any]:
     load_started = load_average()
     sources, inputs = corpus()
     by_name = {s.name: s for s in sources}
@@ -497,12 +521,19 @@ def run(plan: Plan, *, write: bool, doc: Path) -> dict[str, Any]:
             _phase("warm-up", lambda: client.wait([client.upload(small[0])], 0))
             idle = _phase("idle probes", lambda: _idle_probes(client, small[1], plan.probes))
             results["idle_probe_answer_ms"] = idle
-            results["empty"] = [
-                asdict(d)
-                for d in _phase(
-                    "empty queue", lambda: empty_queue(client, latency, plan.empty_runs)
+            with contextlib.ExitStack() as scope:
+                clients = [client]
+                if baseline is not None:
+                    other, results["baseline"] = scope.enter_context(
+                        baseline_client(baseline, small[0])
+                    )
+                    clients.append(other)
+                empty = _phase(
+                    "empty queue", lambda: empty_queue(clients, latency, plan.empty_runs)
                 )
-            ]
+            results["empty"] = [asdict(d) for d in empty[0]]
+            if baseline is not None:
+                results["empty_baseline"] = [asdict(d) for d in empty[1]]
             results["t1"] = _phase(
                 "1 worker", lambda: throughput(client, sources, plan.corpus_copies, 1)
             )
@@ -563,6 +594,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="Print; leave the docs alone.")
     parser.add_argument("--doc", type=Path, default=DOC, help="Report file to update.")
     parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="Also time the empty-queue runs on a stack running this git ref, alternating.",
+    )
+    parser.add_argument(
+        "--empty-runs", type=int, default=0, help="Empty-queue runs (default: the plan's)."
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="Rebuild the section and the plot from the last run's saved results.",
@@ -576,7 +615,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("no saved results: run the benchmark first")
         write_report(saved, args.doc)
         return 0
-    results = run(QUICK if args.quick else FULL, write=not args.no_write, doc=args.doc)
+    plan = QUICK if args.quick else FULL
+    if args.empty_runs:
+        plan = replace(plan, empty_runs=args.empty_runs)
+    results = run(plan, write=not args.no_write, doc=args.doc, baseline=args.baseline)
     if args.no_write:
         print(report(results))
     return 0

@@ -7,7 +7,7 @@ into text and a picture, so ``--report-only`` rebuilds them without running anyt
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,35 @@ def stage_table(done: Sequence[Done]) -> str:
     ):
         stat = p50_p95(values)
         rows.append(f"| {label} | {_ms(stat['p50'])} | {_ms(stat['p95'])} |")
+    return "\n".join(rows)
+
+
+def baseline_table(this: Sequence[Done], before: Sequence[Done], label: str) -> str:
+    """The empty-queue runs of this code against the baseline's, run alternately."""
+    rows = [
+        f"| p50 (p95) | before: {label} | after: this checkout | change |",
+        "|---|---:|---:|---:|",
+    ]
+
+    def stage(name: str) -> Callable[[Done], float]:
+        return lambda d: d.stages.get(name, 0.0)
+
+    measures: tuple[tuple[str, Callable[[Done], float]], ...] = (
+        ("upload answer (sending 25 MB, storing it)", lambda d: d.answer_ms),
+        ("broker delivery (`queue_wait`)", stage("queue_wait")),
+        ("`download` of the original (with its hash)", stage("download")),
+        ("engine (sum of its stages)", lambda d: d.engine_ms),
+        ("`upload` of the renditions", stage("upload")),
+        ("outside the engine (`total` - engine)", lambda d: d.outside_ms),
+        ("worker `total` (claim to commit)", stage("total")),
+        ("**upload-to-ready**", lambda d: d.upload_to_ready_s * 1000),
+    )
+    for name, measure in measures:
+        old, new = p50_p95(map(measure, before)), p50_p95(map(measure, this))
+        rows.append(
+            f"| {name} | {_ms(old['p50'])} ({_ms(old['p95'])}) | {_ms(new['p50'])}"
+            f" ({_ms(new['p95'])}) | {new['p50'] - old['p50']:+,.0f} ms |"
+        )
     return "\n".join(rows)
 
 
@@ -246,6 +275,7 @@ def report(results: dict[str, Any]) -> str:
         " The burst's own answers carry 24 MP bodies (25 MB each) sent by 4 clients at"
         " once, so they measure transfer and CPU contention more than the API.",
         "",
+        *_baseline_part(results, empty),
         "### Where a file's time goes (empty queue, 24 MP file)",
         "",
         "Per-stage timings the worker records on the asset (`timings`): `queue_wait` is the"
@@ -318,6 +348,24 @@ def report(results: dict[str, Any]) -> str:
     if failed:
         lines += ["", f"**{failed} file(s) failed** during this run; see the saved results."]
     return "\n".join(lines)
+
+
+def _baseline_part(results: dict[str, Any], empty: Sequence[Done]) -> list[str]:
+    """The before/after table of the empty-queue runs, when the run had a baseline."""
+    if "empty_baseline" not in results:
+        return []
+    before = [Done(**d) for d in results["empty_baseline"]]
+    return [
+        "### Empty queue: this code against a baseline, in the same run",
+        "",
+        f"A second stack ran the code of {results['baseline']} (its own database, queues,"
+        " SeaweedFS and worker, the same packages); each empty-queue run uploaded the 24 MP"
+        " file to both stacks in turn, the order alternating, so the machine's load fell on"
+        f" both alike ({len(empty)} runs each).",
+        "",
+        baseline_table(empty, before, results["baseline"]),
+        "",
+    ]
 
 
 def write_report(results: dict[str, Any], doc: Path) -> None:

@@ -27,8 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,12 @@ import requests
 from benchmarks.common import (
     DOC,
     REPO_ROOT,
+    baseline_checkout,
     environment,
     load_average,
     load_note,
     save_result,
+    short_revision,
     write_sections,
 )
 from harness.processes import clean_env, free_ports, interrupt
@@ -100,19 +101,6 @@ def _first_answer(url: str, process: subprocess.Popen[bytes], started: float) ->
     raise RuntimeError(f"no 200 from {url} after {START_TIMEOUT:.0f} s")
 
 
-@contextmanager
-def baseline_checkout(ref: str) -> Iterator[Path]:
-    """``ref`` checked out in a temporary git worktree, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="rawproc-startup-baseline-") as tmp:
-        path = Path(tmp) / "checkout"
-        git = ["git", "-C", str(REPO_ROOT)]
-        subprocess.run([*git, "worktree", "add", "--detach", str(path), ref], check=True)
-        try:
-            yield path
-        finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)
-
-
 def run(rounds: int, ref: str) -> dict[str, Any]:
     load_started = load_average()
     checkouts = {"this": REPO_ROOT}
@@ -132,12 +120,7 @@ def run(rounds: int, ref: str) -> dict[str, Any]:
                     sample = start_once(checkouts[name], data)
                     samples[name][kind].append(sample)
                     print(f"round {index + 1} {name} {kind}: {sample}", file=sys.stderr)
-        revision = subprocess.run(
-            ["git", "-C", str(base), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
+        revision = short_revision(base)
     return {
         "rounds": rounds,
         "baseline": f"{ref} ({revision})",

@@ -280,10 +280,11 @@ def report(results: dict[str, Any]) -> str:
         "",
         "Per-stage timings the worker records on the asset (`timings`): `queue_wait` is the"
         " broker's delivery latency (upload committed → worker starts), `download` fetches"
-        " the original from S3 into a temporary file (hashing it on the way), the engine's own stages follow,"
-        " `upload` stores the renditions, and `total` runs from claiming the asset to"
-        " committing the result (database writes included). The engine's `metadata` stage"
-        " includes LibRaw's unpacking of the sensor data, which the decode then reuses.",
+        " the original from S3 into a temporary file (hashing it on the way), the engine's"
+        " own stages follow, `upload` stores the renditions, and `total` runs from claiming"
+        " the asset to committing the result (database writes included). The engine's"
+        " `metadata` stage includes LibRaw's unpacking of the sensor data, which the decode"
+        " then reuses.",
         "",
         stage_table(empty),
         "",

@@ -103,10 +103,9 @@ def test_upload_watch_filter_and_open_an_asset(
     warning = pages.card(ARW.name).find_element(By.CSS_SELECTOR, ".card-warning")
     assert warning.text == INCOMPLETE_ARW
     pages.driver.execute_script("window.scrollTo(0, 0)")
-    pages.driver.save_screenshot(str(screenshot_dir / "gallery.png"))
+    pages.screenshots(screenshot_dir, "gallery")
 
     # Filter by camera and ISO range through the form, as a person would.
-    pages.find("#filters-panel summary").click()
     pages.find("#f-camera").send_keys(nikon["camera_model"])
     pages.find("#f-iso-min").send_keys(str(nikon["iso"]))
     pages.find("#f-iso-max").send_keys(str(nikon["iso"]))
@@ -243,7 +242,7 @@ def test_phone_sized_screen(pages: Pages, account: Account, screenshot_dir: Path
     pages.upload(ARW)
     pages.ready_cards(1)
     assert pages.no_horizontal_scroll()
-    pages.driver.save_screenshot(str(screenshot_dir / "gallery-phone.png"))
+    pages.screenshots(screenshot_dir, "gallery-phone")
     pages.card(ARW.name).find_element(By.TAG_NAME, "a").click()
     pages.wait(lambda: pages.images_loaded(pages.find("#viewer-frame")), PAGE_TIMEOUT, "preview")
     assert pages.no_horizontal_scroll()

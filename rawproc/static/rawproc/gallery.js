@@ -613,7 +613,6 @@
   const lightbox = document.getElementById("lightbox");
   const behind = [document.querySelector(".topbar"), document.querySelector(".uploader"), document.querySelector(".library")];
   const galleryTitle = document.title;
-  let opener = null; // the card whose photo is open, to give focus back to
 
   const lightboxHost = {
     order: () => selection.order(),
@@ -636,16 +635,18 @@
   function openLightbox(id) {
     const wasOpen = !lightbox.hidden;
     for (const node of behind) if (node) node.inert = true;
-    opener = grid.querySelector(`.card[data-asset-id="${id}"] .card-link`) || opener;
     viewer.open(id, lightboxHost);
     if (!wasOpen) lightbox.focus({ preventScroll: true });
   }
 
   function closeLightbox() {
+    const id = viewer.assetId;
     viewer.hide();
     for (const node of behind) if (node) node.inert = false;
     document.title = galleryTitle;
-    if (opener && opener.isConnected) opener.focus({ preventScroll: true });
+    // The focus goes back to the photo last shown (its card may have been rebuilt since).
+    const card = id && grid.querySelector(`.card[data-asset-id="${id}"] .card-link`);
+    if (card) card.focus({ preventScroll: true });
   }
 
   function openPhoto(event, id) {

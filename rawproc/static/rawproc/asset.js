@@ -505,8 +505,11 @@
     // An answer about a photo the viewer has since left is dropped.
     if (id !== assetId || !showing()) return;
     const fresh = asset === null;
+    const before = fresh ? null : asset.status;
     asset = answer;
     if (changed || fresh) render();
+    // Over the gallery, the grid behind follows the photo's status (after a reprocess).
+    if (before !== null && before !== asset.status && host.changed) host.changed(asset.id);
     if (R.BUSY_STATUSES.has(asset.status)) timer = setTimeout(load, cfg.pollMs);
   }
 
@@ -529,6 +532,7 @@
       shownImage = null;
       fullSize.state = "unknown";
       await load();
+      if (host.changed) host.changed(asset.id);
     }),
   );
 

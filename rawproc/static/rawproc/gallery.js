@@ -630,6 +630,9 @@
       this.close();
       gallery.refresh();
     },
+    changed() {
+      gallery.refresh(); // it polls on while the photo is queued or processing
+    },
   };
 
   function openLightbox(id) {

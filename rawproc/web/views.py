@@ -48,6 +48,9 @@ ORDERING_LABELS = {
     "-original_filename": "Name Z to A",
 }
 POLL_MS = 2500
+# While nothing is on its way: a conditional GET (304 when nothing changed) now and then,
+# for photos uploaded from elsewhere.
+IDLE_POLL_MS = 30_000
 UPLOAD_CONCURRENCY = 3
 
 signed_in = login_required(login_url=reverse_lazy("web:login"))
@@ -83,6 +86,7 @@ def _page_config(request: HttpRequest, **extra: Any) -> dict[str, Any]:
             "rendition": _url_template("asset-detail") + "renditions/__spec__/",
         },
         "pollMs": POLL_MS,
+        "idlePollMs": IDLE_POLL_MS,
         **extra,
     }
 

@@ -118,15 +118,28 @@ def _require_chromium() -> None:
 
 @pytest.fixture
 def browser_factory(tmp_path: Path) -> Iterator[Callable[..., webdriver.Chrome]]:
-    """Start headless Chromium windows (desktop-sized unless told); all are closed after."""
+    """Start headless Chromium windows (desktop-sized unless told, downloading into
+    ``downloads`` when given); all are closed after."""
     _require_chromium()
     drivers: list[webdriver.Chrome] = []
 
-    def start(width: int = 1400, height: int = 1000) -> webdriver.Chrome:
+    def start(
+        width: int = 1400, height: int = 1000, downloads: Path | None = None
+    ) -> webdriver.Chrome:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
+        if downloads is not None:
+            # Files a page downloads land in ``downloads``, several at once without a prompt.
+            options.add_experimental_option(
+                "prefs",
+                {
+                    "download.default_directory": str(downloads),
+                    "download.prompt_for_download": False,
+                    "profile.default_content_setting_values.automatic_downloads": 1,
+                },
+            )
         options.add_argument(f"--user-data-dir={tmp_path / f'chromium-{len(drivers)}'}")
         options.add_argument(f"--window-size={width},{height}")
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

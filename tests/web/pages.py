@@ -141,6 +141,17 @@ class Pages:
     def badge_text(self) -> str:
         return self.find("#asset-status").text.strip().lower()
 
+    def screenshots(self, folder: Path, name: str) -> None:
+        """``name.png`` in the light theme and ``name-dark.png`` in the dark one, as the
+        system setting would choose them; the page follows the browser's default after."""
+        for scheme, suffix in (("light", ""), ("dark", "-dark")):
+            self.driver.execute_cdp_cmd(
+                "Emulation.setEmulatedMedia",
+                {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+            )
+            self.driver.save_screenshot(str(folder / f"{name}{suffix}.png"))
+        self.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
     def no_horizontal_scroll(self) -> bool:
         return bool(
             self.driver.execute_script(

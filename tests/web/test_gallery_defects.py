@@ -69,7 +69,6 @@ def test_sort_camera_names_filters_and_signing_out(pages: Pages) -> None:
         assert "CORPORATION" not in text and "NIKON NIKON" not in text
 
     # A reversed ISO range is said at once, and the form is not sent.
-    pages.find("#filters-panel summary").click()
     before = pages.driver.current_url
     pages.find("#f-iso-min").send_keys("3200")
     pages.find("#f-iso-max").send_keys("100")
@@ -102,6 +101,8 @@ def test_sort_camera_names_filters_and_signing_out(pages: Pages) -> None:
     )
 
     # Back after signing out asks the server again, which wants a sign-in: no photos shown.
+    pages.find("body").send_keys(Keys.ESCAPE)  # the photo opened over the gallery
+    pages.wait(lambda: not pages.find("#lightbox").is_displayed(), PAGE_TIMEOUT, "the gallery")
     pages.find("form[action$='/logout/'] button[type=submit]").click()
     pages.wait(lambda: "/login/" in pages.driver.current_url, PAGE_TIMEOUT, "the sign-in page")
     pages.driver.back()
@@ -155,10 +156,21 @@ def _failing_file(tmp_path: Path) -> Path:
     return stripped
 
 
+_FILTER_FIELDS = (
+    *("#f-status", "#f-camera", "#f-lens", "#f-iso-min", "#f-iso-max", "#f-after"),
+    *("#f-before", "#f-ordering", "#filters button[type=submit]"),
+)
+
+
 def test_filter_fields_do_not_overlap_at_desktop_widths(pages: Pages) -> None:
-    pages.find("#filters-panel summary").click()
-    for width in (1200, 1400, 1600, 1920):
+    for width in (1200, 1380, 1400, 1600, 1920):
         pages.driver.set_window_size(width, 900)
+        # The filters are in sight, not behind a disclosure, and there is no toggle.
+        assert all(pages.find(css).is_displayed() for css in _FILTER_FIELDS), width
+        assert not pages.find("#filters-toggle").is_displayed()
+        if width >= 1380:  # a compact bar: every field on one row
+            bottoms = [_rect(pages, css)[3] for css in _FILTER_FIELDS]
+            assert max(bottoms) - min(bottoms) <= 4, (width, bottoms)
         after, before = _rect(pages, "#f-after"), _rect(pages, "#f-before")
         ordering, taken = _rect(pages, "#f-ordering"), _rect(pages, "#f-before")
         fieldset = [
@@ -170,6 +182,27 @@ def test_filter_fields_do_not_overlap_at_desktop_widths(pages: Pages) -> None:
         assert not _overlap(taken, ordering), (width, taken, ordering)
         assert not _overlap(after, before), (width, after, before)
         assert fieldset[0] <= before[0] and before[2] <= fieldset[2] + 1, (width, before, fieldset)
+
+
+def test_filters_fold_behind_a_button_on_a_phone(pages: Pages) -> None:
+    pages.driver.set_window_size(390, 844)
+    toggle = pages.find("#filters-toggle")
+    assert toggle.is_displayed() and toggle.get_attribute("aria-expanded") == "false"
+    assert not pages.find("#f-camera").is_displayed()
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    assert all(pages.find(css).is_displayed() for css in _FILTER_FIELDS)
+    assert pages.no_horizontal_scroll()
+    # Checked as typed on the phone too: a reversed date range is said at once.
+    pages.driver.execute_script(
+        """for (const [id, v] of [["f-after", "2024-05-02"], ["f-before", "2024-05-01"]]) {
+             const e = document.getElementById(id); e.value = v;
+             e.dispatchEvent(new Event("input")); }"""
+    )
+    message = pages.find("#f-before").get_attribute("validationMessage")
+    assert message == "The end date is before the start date."
+    toggle.click()
+    assert not pages.find("#f-camera").is_displayed()
 
 
 def test_cards_messages_uploads_dates_and_keys(
@@ -274,7 +307,7 @@ def test_cards_messages_uploads_dates_and_keys(
         assert DATE.match(pages.metadata()[label]), (label, pages.metadata()[label])
     nikon_url = pages.driver.current_url
     pages.driver.set_window_size(1400, 900)
-    pages.driver.save_screenshot(str(screenshot_dir / "lightbox.png"))
+    pages.screenshots(screenshot_dir, "lightbox")
     pages.driver.set_window_size(1400, 560)
     pages.find("body").send_keys(Keys.ARROW_LEFT)  # the Sony file is before it (newer)
     pages.wait(lambda: pages.driver.current_url != nikon_url, PAGE_TIMEOUT, "the previous photo")
@@ -314,7 +347,6 @@ def test_cards_messages_uploads_dates_and_keys(
     assert pages.driver.find_elements(By.CSS_SELECTOR, "#chips .chip") == []
 
     # Sorted by shot date, the photos are grouped under the day they were taken.
-    pages.find("#filters-panel summary").click()
     Select(pages.find("#f-ordering")).select_by_value("-taken_at")
     pages.find("#filters button[type=submit]").click()
     pages.wait(
@@ -400,7 +432,7 @@ def test_select_and_act_on_several_photos(
     check = pages.card(order[2]).find_element(By.CSS_SELECTOR, ".card-select")
     ActionChains(pages.driver).key_down(Keys.SHIFT).click(check).key_up(Keys.SHIFT).perform()
     assert _selected(pages) == order
-    pages.driver.save_screenshot(str(screenshot_dir / "selection.png"))
+    pages.screenshots(screenshot_dir, "selection")
     # A plain click toggles one.
     pages.card(order[1]).find_element(By.CSS_SELECTOR, ".card-select").click()
     assert _selected(pages) == [order[0], order[2]]

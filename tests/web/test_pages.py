@@ -103,10 +103,9 @@ def test_upload_watch_filter_and_open_an_asset(
     warning = pages.card(ARW.name).find_element(By.CSS_SELECTOR, ".card-warning")
     assert warning.text == INCOMPLETE_ARW
     pages.driver.execute_script("window.scrollTo(0, 0)")
-    pages.driver.save_screenshot(str(screenshot_dir / "gallery.png"))
+    pages.screenshots(screenshot_dir, "gallery")
 
     # Filter by camera and ISO range through the form, as a person would.
-    pages.find("#filters-panel summary").click()
     pages.find("#f-camera").send_keys(nikon["camera_model"])
     pages.find("#f-iso-min").send_keys(str(nikon["iso"]))
     pages.find("#f-iso-max").send_keys(str(nikon["iso"]))
@@ -181,6 +180,18 @@ def test_asset_page_zoom_downloads_and_location(signed_in: Pages, screenshot_dir
     assert button.get_attribute("aria-pressed") == "false"
 
 
+# The statuses the grid's card goes through, as the page re-renders it.
+_WATCH_CARD_STATUS = """
+window.__cardStatuses = [];
+new MutationObserver(() => {
+  const card = document.querySelector("#gallery .card");
+  const last = window.__cardStatuses[window.__cardStatuses.length - 1];
+  if (card && card.dataset.status !== last) window.__cardStatuses.push(card.dataset.status);
+}).observe(document.getElementById("gallery"), { subtree: true, childList: true,
+              attributes: true });
+"""
+
+
 def test_reprocess_then_delete(signed_in: Pages, web_server: WebServer, tmp_path: Path) -> None:
     pages = signed_in
     dng = make_dng(tmp_path / "chart.dng", width=600, height=400)
@@ -190,11 +201,20 @@ def test_reprocess_then_delete(signed_in: Pages, web_server: WebServer, tmp_path
     api_url = asset_url.replace("/assets/", "/api/assets/")
     first = pages.http().get(api_url, timeout=30).json()
 
+    # The photo opened over the grid: the card behind follows its status.
+    pages.driver.execute_script(_WATCH_CARD_STATUS)
     pages.find("#reprocess-btn").click()
     pages.wait(lambda: pages.badge_text() != "ready", PAGE_TIMEOUT, "the asset to be queued")
     pages.wait(lambda: pages.badge_text() == "ready", PROCESS_TIMEOUT, "reprocessing to finish")
     again = pages.http().get(api_url, timeout=30).json()
     assert again["processed_at"] > first["processed_at"]
+    pages.wait(
+        lambda: pages.driver.execute_script("return window.__cardStatuses").count("ready") >= 1,
+        PAGE_TIMEOUT,
+        "the card behind to be ready again",
+    )
+    statuses = pages.driver.execute_script("return window.__cardStatuses")
+    assert {"queued", "processing"} & set(statuses), statuses
 
     pages.find("#delete-btn").click()
     pages.driver.switch_to.alert.accept()
@@ -243,7 +263,7 @@ def test_phone_sized_screen(pages: Pages, account: Account, screenshot_dir: Path
     pages.upload(ARW)
     pages.ready_cards(1)
     assert pages.no_horizontal_scroll()
-    pages.driver.save_screenshot(str(screenshot_dir / "gallery-phone.png"))
+    pages.screenshots(screenshot_dir, "gallery-phone")
     pages.card(ARW.name).find_element(By.TAG_NAME, "a").click()
     pages.wait(lambda: pages.images_loaded(pages.find("#viewer-frame")), PAGE_TIMEOUT, "preview")
     assert pages.no_horizontal_scroll()

@@ -41,7 +41,28 @@
   }
 
   async function api(method, url, body) {
-    const headers = { Accept: "application/json" };
+    const { data } = await send(method, url, body);
+    return data;
+  }
+
+  // The last answer to each GET polled with get(): {etag, data}.
+  const validated = new Map();
+
+  /** GET ``url`` with If-None-Match when an earlier answer to it is kept: a 304 (nothing
+   * changed) costs the server no serialising and the page no re-rendering. Resolves to
+   * {data, changed}: the fresh answer, or the kept one with changed false. */
+  async function get(url) {
+    const kept = validated.get(url);
+    const { response, data } = await send("GET", url, undefined, kept ? { "If-None-Match": kept.etag } : {});
+    if (response.status === 304 && kept) return { data: kept.data, changed: false };
+    const etag = response.headers.get("ETag");
+    if (etag) validated.set(url, { etag, data });
+    else validated.delete(url);
+    return { data, changed: true };
+  }
+
+  async function send(method, url, body, extraHeaders) {
+    const headers = { Accept: "application/json", ...(extraHeaders || {}) };
     if (method !== "GET") headers["X-CSRFToken"] = config.csrfToken;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
@@ -56,14 +77,14 @@
       throw networkError();
     }
     let data = null;
-    if (response.status !== 204) {
+    if (response.status !== 204 && response.status !== 304) {
       try {
         data = await response.json();
       } catch (err) {
         data = null;
       }
     }
-    if (!response.ok) {
+    if (!response.ok && response.status !== 304) {
       const code = (data && data.code) || `http_${response.status}`;
       const message = (data && data.message) || `The server answered ${response.status}.`;
       requireSignIn(response.status, code);
@@ -72,7 +93,7 @@
       error.retryAfter = Number(response.headers.get("Retry-After")) || 0;
       throw error;
     }
-    return data;
+    return { response, data };
   }
 
   /** Fill a URL template from the page config: "/api/assets/__id__/" -> "/api/assets/42/". */
@@ -209,6 +230,7 @@
     networkError,
     requireSignIn,
     api,
+    get,
     fill,
     h,
     formatBytes,

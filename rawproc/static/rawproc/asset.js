@@ -1,9 +1,14 @@
 "use strict";
 /*
- * Asset page: the preview (click for 100 %, from the full rendition when there is one),
+ * The photo viewer: the preview (click for 100 %, from the full rendition when there is one),
  * the metadata grouped the way a photographer reads it, downloads through the API's
  * redirect-to-signed-URL endpoints (so a link on an open page never expires), and the
- * reprocess and delete actions. The page polls while the asset is queued or processing.
+ * reprocess and delete actions. It polls while the asset is queued or processing.
+ *
+ * One module for two places: the photo page (a deep link, or without the gallery), and the
+ * lightbox over the gallery grid. The gallery opens it with window.RawprocViewer.open(id,
+ * host), where the host says the order of the photos and how to move and close; the photo
+ * page's host walks the order the gallery left in sessionStorage and navigates.
  */
 (function () {
   const R = window.Rawproc;
@@ -26,7 +31,9 @@
   const deleteButton = document.getElementById("delete-btn");
 
   let asset = null;
+  let assetId = cfg.assetId || null;
   let timer = null;
+  const overlay = document.getElementById("lightbox"); // only over the gallery
   let shownImage = null; // "name|width" of the variant on screen, to avoid reloading it
 
   const errorText = document.getElementById("asset-error-text");
@@ -67,7 +74,8 @@
       return;
     }
     if (fullSize.state === "ready" || fullSize.state === "none") return;
-    const url = R.fill(cfg.api.rendition, { id: asset.id, spec: "full.jpeg" });
+    const id = asset.id;
+    const url = R.fill(cfg.api.rendition, { id, spec: "full.jpeg" });
     for (let attempt = 0; attempt < 120; attempt += 1) {
       let answer;
       try {
@@ -75,6 +83,7 @@
       } catch (err) {
         break;
       }
+      if (!asset || asset.id !== id) return; // the viewer moved on to another photo
       // A redirect to the signed URL (opaque to scripts): the image is there.
       if (answer.type === "opaqueredirect" || answer.ok) {
         const [width, height] = photoSize();
@@ -193,8 +202,6 @@
 
   // ---------------------------------------------------------------- previous, next, keys
 
-  // The gallery leaves the order of the photos it showed; the photo page walks it.
-  const sequence = JSON.parse(sessionStorage.getItem("rawproc.sequence") || "null");
   const backLink = document.getElementById("back-link");
   const prevLink = document.getElementById("prev-link");
   const nextLink = document.getElementById("next-link");
@@ -202,29 +209,63 @@
   const infoButton = document.getElementById("info-btn");
   const fullscreenButton = document.getElementById("fullscreen-btn");
 
+  /** The photo page's host: the gallery left the order of the photos it showed; it is
+   * walked with location.replace(), so Back from any photo returns to the gallery. */
+  function pageHost() {
+    const sequence = JSON.parse(sessionStorage.getItem("rawproc.sequence") || "null");
+    const ids = sequence && Array.isArray(sequence.ids) ? sequence.ids : [];
+    const gallery = (sequence && sequence.gallery) || cfg.galleryUrl;
+    return {
+      order: () => ids,
+      galleryUrl: gallery,
+      navigate: (id) => location.replace(R.fill(cfg.assetPage, { id })),
+      close: () => location.assign(gallery),
+      deleted: () => location.assign(cfg.galleryUrl),
+    };
+  }
+  let host = overlay ? null : pageHost();
+
   function neighbour(step) {
-    if (!sequence || !Array.isArray(sequence.ids)) return null;
-    const at = sequence.ids.indexOf(cfg.assetId);
-    const id = at < 0 ? null : sequence.ids[at + step];
-    return id ? R.fill(cfg.assetPage, { id }) : null;
+    const ids = host.order();
+    const at = ids.indexOf(assetId);
+    return at < 0 ? null : ids[at + step] || null;
   }
 
-  if (sequence && sequence.gallery) backLink.href = sequence.gallery;
-  for (const [link, step] of [[prevLink, -1], [nextLink, 1]]) {
-    const href = neighbour(step);
-    link.hidden = !href;
-    if (href) link.href = href;
-  }
-  if (sequence && sequence.ids.includes(cfg.assetId)) {
-    document.getElementById("sequence-info").textContent =
-      `${sequence.ids.indexOf(cfg.assetId) + 1} of ${sequence.ids.length}`;
+  function renderNav() {
+    backLink.href = host.galleryUrl;
+    for (const [link, step] of [[prevLink, -1], [nextLink, 1]]) {
+      const id = neighbour(step);
+      link.hidden = !id;
+      if (id) link.href = R.fill(cfg.assetPage, { id });
+    }
+    const ids = host.order();
+    document.getElementById("sequence-info").textContent = ids.includes(assetId)
+      ? `${ids.indexOf(assetId) + 1} of ${ids.length}`
+      : "";
   }
 
   function go(step) {
-    const href = neighbour(step);
-    // replace(): Back from any photo returns to the gallery, where it was.
-    if (href) location.replace(href);
+    const id = neighbour(step);
+    if (id) host.navigate(id);
   }
+
+  function close() {
+    if (frame.classList.contains("is-zoomed")) setZoom(false);
+    host.close();
+  }
+
+  for (const [link, step] of [[prevLink, -1], [nextLink, 1]]) {
+    link.addEventListener("click", (event) => {
+      if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+      event.preventDefault();
+      go(step);
+    });
+  }
+  backLink.addEventListener("click", (event) => {
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    close();
+  });
 
   function toggleInfo() {
     const hidden = layout.classList.toggle("no-details");
@@ -240,8 +281,13 @@
   }
   fullscreenButton.addEventListener("click", toggleFullscreen);
 
+  /** Whether the viewer is on screen: always on the photo page, while open over the gallery. */
+  function showing() {
+    return !overlay || !overlay.hidden;
+  }
+
   document.addEventListener("keydown", (event) => {
-    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (!showing() || event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target;
     if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement) return;
     const zoomed = frame.classList.contains("is-zoomed");
@@ -253,7 +299,7 @@
     else if (event.key === "Escape") {
       if (document.fullscreenElement) return; // the browser leaves full screen itself
       if (zoomed) setZoom(false);
-      else location.assign(backLink.href);
+      else close();
     } else if (event.key === "z" || event.key === "Z") {
       if (!zoomButton.hidden) setZoom(!zoomed);
     } else if (event.key === "f" || event.key === "F") toggleFullscreen();
@@ -444,14 +490,26 @@
 
   async function load() {
     clearTimeout(timer);
+    const id = assetId;
+    let answer;
+    let changed;
     try {
-      asset = await R.api("GET", R.fill(cfg.api.asset, { id: cfg.assetId }));
+      // Conditional: while it polls, an unchanged photo is a bodiless 304.
+      ({ data: answer, changed } = await R.get(R.fill(cfg.api.asset, { id })));
     } catch (err) {
+      if (id !== assetId || !showing()) return;
       showError(`Could not load the photo: ${err.message}`);
       timer = setTimeout(load, cfg.pollMs * 3);
       return;
     }
-    render();
+    // An answer about a photo the viewer has since left is dropped.
+    if (id !== assetId || !showing()) return;
+    const fresh = asset === null;
+    const before = fresh ? null : asset.status;
+    asset = answer;
+    if (changed || fresh) render();
+    // Over the gallery, the grid behind follows the photo's status (after a reprocess).
+    if (before !== null && before !== asset.status && host.changed) host.changed(asset.id);
     if (R.BUSY_STATUSES.has(asset.status)) timer = setTimeout(load, cfg.pollMs);
   }
 
@@ -474,6 +532,7 @@
       shownImage = null;
       fullSize.state = "unknown";
       await load();
+      if (host.changed) host.changed(asset.id);
     }),
   );
 
@@ -481,9 +540,54 @@
     if (!window.confirm(`Delete ${asset.original_filename} and all its renditions?`)) return;
     act(deleteButton, async () => {
       await R.api("DELETE", R.fill(cfg.api.asset, { id: asset.id }));
-      location.assign(cfg.galleryUrl);
+      host.deleted(asset.id);
     });
   });
 
-  load();
+  /** Show the photo ``id`` (a new one, or the same one again). */
+  function show(id) {
+    if (frame.classList.contains("is-zoomed")) setZoom(false);
+    if (id !== assetId) {
+      asset = null;
+      shownImage = null;
+      fullSize.state = "unknown";
+      image.removeAttribute("src");
+      zoomButton.hidden = true;
+      zoomHint.hidden = true;
+      placeholder.hidden = false;
+      placeholder.textContent = "Loading…";
+      title.textContent = "";
+      subtitle.textContent = "";
+      statusBadge.textContent = "";
+      metadataBox.replaceChildren();
+      downloads.replaceChildren();
+      delete errorBox.dataset.sticky;
+      showError("");
+    }
+    assetId = id;
+    renderNav();
+    load();
+  }
+
+  if (overlay) {
+    // Over the gallery: it opens and closes the viewer; the host is the gallery's.
+    window.RawprocViewer = {
+      open(id, galleryHost) {
+        host = galleryHost;
+        overlay.hidden = false;
+        show(id);
+      },
+      hide() {
+        clearTimeout(timer);
+        if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+        if (frame.classList.contains("is-zoomed")) setZoom(false);
+        overlay.hidden = true;
+      },
+      get assetId() {
+        return overlay.hidden ? null : assetId;
+      },
+    };
+  } else {
+    show(assetId);
+  }
 })();

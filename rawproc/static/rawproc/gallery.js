@@ -305,6 +305,14 @@
 
   // ---------------------------------------------------------------- filters
 
+  // On a phone the filter bar folds behind its button (the CSS shows it everywhere else).
+  const filterPanel = document.getElementById("filters-panel");
+  const filterToggle = document.getElementById("filters-toggle");
+  filterToggle.addEventListener("click", () => {
+    const open = filterPanel.classList.toggle("is-open");
+    filterToggle.setAttribute("aria-expanded", String(open));
+  });
+
   // A range whose minimum is above its maximum is said as it is typed, not answered with
   // an empty grid; the form is not sent until it is fixed.
   const filterForm = document.getElementById("filters");
@@ -433,12 +441,13 @@
     sessionStorage.setItem("rawproc.renditions", renditionsServed);
   }
 
-  /** srcset from the variants the asset has (thumbnail, preview) plus on-demand renditions. */
-  function srcset(asset) {
+  /** srcset from the variants the asset has (thumbnail, preview) plus, unless told not to,
+   * the on-demand renditions. */
+  function srcset(asset, onDemand = true) {
     const candidates = (asset.variants || [])
       .filter((v) => v.name === "thumbnail" || v.name === "preview")
       .map((v) => [v.url, v.width]);
-    if (renditionsServed === "1") {
+    if (onDemand && renditionsServed === "1") {
       for (const size of [640, 1080]) {
         candidates.push([R.fill(cfg.api.rendition, { id: asset.id, spec: `${size}.webp` }), size]);
       }
@@ -469,16 +478,22 @@
       decoding: "async",
     });
     img.addEventListener("load", () => img.classList.add("is-loaded"), { once: true });
-    // A signed URL that expired while the page stayed open, or a rendition not made yet:
-    // the API's redirect to a fresh thumbnail.
-    img.addEventListener(
-      "error",
-      () => {
-        img.removeAttribute("srcset");
-        img.src = R.fill(cfg.api.variant, { id: asset.id, name: "thumbnail" });
-      },
-      { once: true },
-    );
+    // A rendition not made yet (the route answers 202 while it makes it): the stored sizes;
+    // a signed URL that expired while the page stayed open: the API's redirect to a fresh
+    // thumbnail. The image stays transparent until one loads (the ThumbHash shows), so a
+    // failed candidate is never seen as a broken image.
+    const stored = srcset(asset, false);
+    const fallbacks = [];
+    if (stored !== img.getAttribute("srcset")) fallbacks.push(() => img.setAttribute("srcset", stored));
+    fallbacks.push(() => {
+      img.removeAttribute("srcset");
+      img.src = R.fill(cfg.api.variant, { id: asset.id, name: "thumbnail" });
+    });
+    img.addEventListener("error", () => {
+      img.dataset.fallback = String(Number(img.dataset.fallback || 0) + 1);
+      const next = fallbacks.shift();
+      if (next) next();
+    });
     return img;
   }
 
@@ -531,7 +546,7 @@
       },
       h(
         "a",
-        { href: R.fill(cfg.assetPage, { id: asset.id }), class: "card-link", onclick: rememberPlace },
+        { href: R.fill(cfg.assetPage, { id: asset.id }), class: "card-link", onclick: (event) => openPhoto(event, asset.id) },
         media,
         h(
           "span",
@@ -567,13 +582,15 @@
   // Opening a photo and coming back (Back, Escape, or the photo page's Gallery link) puts the
   // grid back where it was: the scroll offset and the order of the photos are kept per URL.
   const PLACE_KEY = `rawproc.place:${location.search}`;
+  // The gallery's own URL (the location names a photo while the lightbox is open).
+  const galleryUrl = location.pathname + location.search;
 
   function rememberPlace() {
     const ids = Array.from(grid.querySelectorAll(".card"), (node) => node.dataset.assetId);
     sessionStorage.setItem(PLACE_KEY, JSON.stringify({ y: window.scrollY }));
     sessionStorage.setItem(
       "rawproc.sequence",
-      JSON.stringify({ ids, gallery: location.pathname + location.search }),
+      JSON.stringify({ ids, gallery: galleryUrl }),
     );
   }
   window.addEventListener("pagehide", rememberPlace);
@@ -585,6 +602,69 @@
       window.scrollTo(0, saved.y);
     }
   }
+
+  // ---------------------------------------------------------------- lightbox
+
+  // A photo opens over the grid (asset.js, the same viewer as the photo page): the grid and
+  // its scroll position stay behind it. Each photo has its URL (pushState on opening,
+  // replaceState between photos), so Back closes the lightbox, Forward opens it again, and a
+  // photo's URL loaded afresh is the photo page. Without the viewer the link navigates.
+  const viewer = window.RawprocViewer;
+  const lightbox = document.getElementById("lightbox");
+  const behind = [document.querySelector(".topbar"), document.querySelector(".uploader"), document.querySelector(".library")];
+  const galleryTitle = document.title;
+
+  const lightboxHost = {
+    order: () => selection.order(),
+    galleryUrl,
+    navigate(id) {
+      history.replaceState({ photo: id }, "", R.fill(cfg.assetPage, { id }));
+      openLightbox(id);
+    },
+    close() {
+      // The photo's history entry was pushed when it opened: going back closes it.
+      if (history.state && history.state.photo) history.back();
+      else closeLightbox();
+    },
+    deleted() {
+      this.close();
+      gallery.refresh();
+    },
+    changed() {
+      gallery.refresh(); // it polls on while the photo is queued or processing
+    },
+  };
+
+  function openLightbox(id) {
+    const wasOpen = !lightbox.hidden;
+    for (const node of behind) if (node) node.inert = true;
+    viewer.open(id, lightboxHost);
+    if (!wasOpen) lightbox.focus({ preventScroll: true });
+  }
+
+  function closeLightbox() {
+    const id = viewer.assetId;
+    viewer.hide();
+    for (const node of behind) if (node) node.inert = false;
+    document.title = galleryTitle;
+    // The focus goes back to the photo last shown (its card may have been rebuilt since).
+    const card = id && grid.querySelector(`.card[data-asset-id="${id}"] .card-link`);
+    if (card) card.focus({ preventScroll: true });
+  }
+
+  function openPhoto(event, id) {
+    rememberPlace(); // for the photo page, should the photo be reloaded
+    if (!viewer || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    history.pushState({ photo: id }, "", R.fill(cfg.assetPage, { id }));
+    openLightbox(id);
+  }
+
+  window.addEventListener("popstate", (event) => {
+    const id = event.state && event.state.photo;
+    if (id && viewer) openLightbox(id);
+    else if (!lightbox.hidden) closeLightbox();
+  });
 
   /** What a card shows; a card is only rebuilt when this changes, so images do not flicker. */
   function fingerprint(asset) {
@@ -756,8 +836,10 @@
     async refresh() {
       clearTimeout(this.timer);
       let page;
+      let changed;
       try {
-        page = await R.api("GET", this.url());
+        // Conditional: an unchanged list is a bodiless 304, and the grid is left as it is.
+        ({ data: page, changed } = await R.get(this.url()));
         galleryError.hidden = true;
       } catch (err) {
         galleryError.textContent = `Could not load the photos: ${err.message}`;
@@ -765,11 +847,12 @@
         this.schedule(cfg.pollMs * 3);
         return;
       }
-      const news = this.render(page);
+      const news = changed || !this.loaded ? this.render(page) : [];
       const busy = page.results.filter((a) => R.BUSY_STATUSES.has(a.status)).length;
-      if (busy) news.push(`${busy} still processing`);
+      if (busy && changed) news.push(`${busy} still processing`);
       if (news.length) liveStatus.textContent = `${news.join(". ")}.`;
-      if (busy || active || waiting.length) this.schedule(cfg.pollMs);
+      // Quickly while anything is on its way; slowly otherwise, for photos added elsewhere.
+      this.schedule(busy || active || waiting.length ? cfg.pollMs : cfg.idlePollMs);
     },
 
     refreshSoon() {
@@ -848,6 +931,11 @@
       button.onclick = href ? () => location.assign(href) : null;
     },
   };
+
+  // Back in a tab that was hidden: look again at once (a 304 when nothing changed).
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") gallery.refresh();
+  });
 
   gallery.refresh();
 })();

@@ -84,6 +84,7 @@ def engine_pipeline(
         "width": result.metadata.get("width"),
         "height": result.metadata.get("height"),
         "sources": {r.spec.name: r.source for r in result.renditions},
+        "decoder": result.decoder,
         "stages": result.timings_ms,
     }
 
@@ -190,6 +191,9 @@ class Summary:
     sources: dict[str, str]
     stages: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # What read the sensor data (the engine's ``ProcessResult.decoder``); None for a peer,
+    # or when every rendition came from the embedded preview.
+    decoder: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -251,6 +255,7 @@ def summarise(values: list[Measurement]) -> Summary:
         baseline_mb=statistics.median(v["baseline_rss_mb"] for v in values),
         megapixels=pixels / 1e6,
         sources=first["sources"],
+        decoder=first.get("decoder"),
         stages={
             name: statistics.median(v.get("stages", {}).get(name, 0.0) for v in values)
             for name in sorted(stage_names)

@@ -32,6 +32,8 @@ from .rawfile import RawFile
 
 LIBRAW = "libraw"
 FLASHRAW = "flashraw"
+# The engine's own DNG reader (``dng_kinds``: JPEG XL, floating-point and linear DNGs).
+ENGINE = "rawproc"
 
 # (format, compression) of the kinds where flashraw's raw samples and calibration are
 # proven equal to LibRaw's; flashraw's names for the compressions.

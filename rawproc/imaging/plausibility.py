@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+from .orientation import Picture
 
 Grey = npt.NDArray[np.float32]
 
@@ -58,7 +61,7 @@ def reference(preview: Image.Image) -> Reference:
     return Reference(_square(_grey(preview)))
 
 
-def garbage(render: Image.Image, preview: Reference | None) -> str | None:
+def garbage(render: Picture, preview: Reference | None) -> str | None:
     """Why ``render`` is not a picture (a technical sentence), or ``None`` when it is one."""
     grey = _grey(render)
     std = float(grey.std())
@@ -121,8 +124,13 @@ def _pearson(a: Grey, b: Grey) -> float:
     return float((da * db).sum()) / denominator
 
 
-def _grey(image: Image.Image) -> Grey:
+def _grey(image: Picture) -> Grey:
     """A grey thumbnail of about ``_NOISE_EDGE`` px: block averages, so noise stays white."""
+    if isinstance(image, np.ndarray):  # block averages by OpenCV, without a copy first
+        height, width = image.shape[:2]
+        factor = max(1, max(width, height) // _NOISE_EDGE)
+        size = (-(-width // factor), -(-height // factor))
+        image = Image.fromarray(np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA)))
     factor = max(1, max(image.size) // _NOISE_EDGE)
     small = image.reduce(factor) if factor > 1 else image
     return np.asarray(small.convert("L"), dtype=np.float32)

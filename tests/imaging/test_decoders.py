@@ -124,6 +124,18 @@ def test_flashraw_failure_falls_back_to_libraw(
 
     monkeypatch.setattr(flashraw.RawFile, "decode", broken)
     fallback = engine.process_raw(path, options=engine.EngineOptions(force_sensor=True))
+    assert (served.decoder, fallback.decoder) == (decoders.FLASHRAW, decoders.LIBRAW)
     assert fallback.metadata == served.metadata
     assert [r.width for r in fallback.renditions] == [r.width for r in served.renditions]
     assert "metadata" in fallback.timings_ms and fallback.timings_ms["metadata"] > 0
+
+
+def test_the_result_names_the_decoder_that_read_the_sensor_data(tmp_path: Path) -> None:
+    bayer = make_dng(tmp_path / "bayer.dng", width=240, height=160, preview_size=2048)
+    sensor = engine.EngineOptions(force_sensor=True)
+    assert engine.process_raw(bayer, options=sensor).decoder == decoders.FLASHRAW
+    # the embedded preview serves every rendition: no sensor data was read
+    assert engine.process_raw(bayer).decoder is None
+    kind = "linear-uint16"
+    own = make_kind_dng(tmp_path / f"{kind}.dng", width=240, height=160, **DNG_KINDS[kind])
+    assert engine.process_raw(own.path, options=sensor).decoder == decoders.ENGINE

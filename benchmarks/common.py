@@ -71,6 +71,12 @@ def save_resized(image: Any, *, full: bool) -> None:
         out.save(io.BytesIO(), "JPEG", quality=NEWCOMER_QUALITY)
 
 
+# What an engine child imports before its clock starts: ``rawproc.imaging`` alone loads
+# nothing heavy (its names load on first use, for the service's start-up), so the engine
+# module itself, which loads numpy, OpenCV, LibRaw, exiv2 and flashraw.
+ENGINE_MODULES = ("rawproc.imaging", "rawproc.imaging.engine")
+
+
 def engine_pipeline(
     path: Path, *, force_sensor: bool, full: bool, fmt: Format = "jpeg"
 ) -> Measurement:

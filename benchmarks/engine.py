@@ -25,6 +25,7 @@ from pathlib import Path
 
 from benchmarks.common import (
     DOC,
+    ENGINE_MODULES,
     NEWCOMER_QUALITY,
     Measurement,
     Summary,
@@ -56,7 +57,6 @@ TARGET_MEMORY_RATIO = 0.60
 
 
 PLAIN_MODULES = ("exifread", "rawpy", "numpy", "PIL.Image")
-ENGINE_MODULES = ("rawproc.imaging",)
 # name -> (modules the pipeline imports, the work)
 PIPELINES: dict[str, tuple[tuple[str, ...], Callable[[Path], Measurement]]] = {
     "plain": (PLAIN_MODULES, lambda p: plain_pipeline(p, full=False)),

@@ -53,6 +53,10 @@ F32 = npt.NDArray[np.float32]
 # Rows developed together: large enough that per-call overhead vanishes, small enough
 # that a band of a 60 MP sensor stays a few MB.
 _BAND_ROWS = 64
+# Rows demosaiced together in a full render: its float32 working planes are the largest
+# part of the peak above the result and the sensor data (half those of 64 rows: 5 MB less
+# on a 24 MP sensor, for about 2 % more time).
+_DEMOSAIC_BAND_ROWS = 32
 # Rows of context above and below a band for the demosaic's neighbourhood (even, so
 # every band starts on the same colour phase as the sensor).
 _MARGIN = 4
@@ -515,8 +519,9 @@ def _develop_bands(
         )
     wide = np.empty((out_height, out_width, 3), np.uint16) if outputs.wide else None
     black_rows, scale_rows = _phase_rows(recipe, width)
-    for top in range(0, height, _BAND_ROWS):
-        bottom = min(height, top + _BAND_ROWS)
+    step = _BAND_ROWS if half_size else _DEMOSAIC_BAND_ROWS
+    for top in range(0, height, step):
+        bottom = min(height, top + step)
         linear: U16 | F32 = (
             _superpixels(mosaic[top:bottom, :width], recipe, step=2)
             if half_size
@@ -629,7 +634,9 @@ def camera_to_output(camera_rgb: U16 | F32, camera_to_srgb: F32, white: int) -> 
     srgb = _linear_srgb(camera_rgb, camera_to_srgb)
     fit_to_gamut(srgb, float(white))
     np.clip(srgb, 0, 65535, out=srgb)
-    return np.take(_tone_curve(white), srgb.astype(np.uint16))
+    # Every 16-bit index is inside the 65536-entry table: "wrap" is exact and skips the
+    # bounds checks numpy's default mode makes per pixel.
+    return np.take(_tone_curve(white), srgb.astype(np.uint16), mode="wrap")
 
 
 def camera_to_wide(camera_rgb: U16 | F32, camera_to_srgb: F32, white: int) -> U16:

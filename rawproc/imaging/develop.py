@@ -572,13 +572,13 @@ def _demosaic_band(
     start = max(0, top - _MARGIN)
     stop = min(rows.shape[0], bottom + _MARGIN)
     mosaic = rows[start:stop].astype(np.float32)
-    phase = np.arange(stop - start) % 2  # start is even, so row phase follows the sensor
-    mosaic -= black_rows[phase]
-    mosaic *= scale_rows[phase]
+    for phase in (0, 1):  # start is even, so row phase follows the sensor
+        mosaic[phase::2] -= black_rows[phase]
+        mosaic[phase::2] *= scale_rows[phase]
     np.clip(mosaic, 0, 65535, out=mosaic)  # highlights clipped, as LibRaw does
     green = _green_plane(mosaic, recipe.pattern)
-    rgb = np.empty((*mosaic.shape, 3), dtype=np.float32)
-    rgb[..., 1] = green
+    inner = slice(top - start, bottom - start)  # the band without its context rows
+    planes = [green[inner], green[inner], green[inner]]
     for colour in (0, 2):
         difference = np.zeros_like(mosaic)
         for position in range(4):
@@ -586,8 +586,8 @@ def _demosaic_band(
                 dy, dx = divmod(position, 2)
                 site = (slice(dy, None, 2), slice(dx, None, 2))
                 difference[site] = mosaic[site] - green[site]
-        rgb[..., colour] = green + _filter(difference, _BILINEAR_QUARTER)
-    band: F32 = rgb[top - start : top - start + bottom - top]
+        planes[colour] = green[inner] + _filter(difference, _BILINEAR_QUARTER)[inner]
+    band: F32 = np.asarray(cv2.merge(planes))
     return band
 
 
@@ -597,11 +597,8 @@ def _green_plane(mosaic: F32, pattern: Quad) -> F32:
         _absolute_sum(_filter(mosaic, step), _filter(mosaic, curvature))
         for step, curvature in ((_HA_STEP, _HA_CURVATURE), (_HA_STEP.T, _HA_CURVATURE.T))
     )
-    estimate = np.where(
-        gradient_down < gradient_across,
-        _filter(mosaic, _HA_ESTIMATE.T),
-        _filter(mosaic, _HA_ESTIMATE),
-    )
+    estimate = _filter(mosaic, _HA_ESTIMATE)
+    np.copyto(estimate, _filter(mosaic, _HA_ESTIMATE.T), where=gradient_down < gradient_across)
     green = mosaic.copy()
     for position, colour in enumerate(pattern):
         if colour != 1:

@@ -488,6 +488,9 @@ class _Job:
         if problem is not None:
             raise SensorDataUnusable(self.raw.name, *problem)
         orientation = exif_from_libraw_flip(int(self.raw.libraw.sizes.flip))
+        # LibRaw only opened the file (header and sizes, read before this): its handle and
+        # buffers go before the render, as they do once it has developed its own data.
+        self.raw.close()
         image = develop_mosaic(
             sensor,
             half_size=half_size,

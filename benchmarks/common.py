@@ -73,6 +73,12 @@ def save_resized(image: Any, *, full: bool) -> None:
         out.save(io.BytesIO(), "JPEG", quality=NEWCOMER_QUALITY)
 
 
+# What an engine child imports before its clock starts: ``rawproc.imaging`` alone loads
+# nothing heavy (its names load on first use, for the service's start-up), so the engine
+# module itself, which loads numpy, OpenCV, LibRaw, exiv2 and flashraw.
+ENGINE_MODULES = ("rawproc.imaging", "rawproc.imaging.engine")
+
+
 def engine_pipeline(
     path: Path, *, force_sensor: bool, full: bool, fmt: Format = "jpeg"
 ) -> Measurement:
@@ -86,6 +92,7 @@ def engine_pipeline(
         "width": result.metadata.get("width"),
         "height": result.metadata.get("height"),
         "sources": {r.spec.name: r.source for r in result.renditions},
+        "decoder": result.decoder,
         "stages": result.timings_ms,
     }
 
@@ -192,6 +199,9 @@ class Summary:
     sources: dict[str, str]
     stages: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # What read the sensor data (the engine's ``ProcessResult.decoder``); None for a peer,
+    # or when every rendition came from the embedded preview.
+    decoder: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -253,6 +263,7 @@ def summarise(values: list[Measurement]) -> Summary:
         baseline_mb=statistics.median(v["baseline_rss_mb"] for v in values),
         megapixels=pixels / 1e6,
         sources=first["sources"],
+        decoder=first.get("decoder"),
         stages={
             name: statistics.median(v.get("stages", {}).get(name, 0.0) for v in values)
             for name in sorted(stage_names)

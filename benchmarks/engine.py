@@ -25,6 +25,7 @@ from pathlib import Path
 
 from benchmarks.common import (
     DOC,
+    ENGINE_MODULES,
     NEWCOMER_QUALITY,
     Measurement,
     Summary,
@@ -56,7 +57,6 @@ TARGET_MEMORY_RATIO = 0.60
 
 
 PLAIN_MODULES = ("exifread", "rawpy", "numpy", "PIL.Image")
-ENGINE_MODULES = ("rawproc.imaging",)
 # name -> (modules the pipeline imports, the work)
 PIPELINES: dict[str, tuple[tuple[str, ...], Callable[[Path], Measurement]]] = {
     "plain": (PLAIN_MODULES, lambda p: plain_pipeline(p, full=False)),
@@ -143,9 +143,9 @@ def comparison_table(
     speedup_target: Callable[[Summary], float],
 ) -> str:
     rows = [
-        "| file | MP | sources | plain ms | engine ms | speed-up (target) | plain peak MB"
-        " | engine peak MB | memory ratio | targets met |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| file | MP | sources | decoder | plain ms | engine ms | speed-up (target)"
+        " | plain peak MB | engine peak MB | memory ratio | targets met |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for path in files:
         base, ours = results[(path.name, plain)], results[(path.name, engine)]
@@ -155,7 +155,8 @@ def comparison_table(
         met = speedup >= target and memory <= TARGET_MEMORY_RATIO
         sources = ", ".join(f"{k}: {v}" for k, v in ours.sources.items())
         rows.append(
-            f"| {path.name} | {base.megapixels:.1f} | {sources} | {base.ms:.0f} | {ours.ms:.0f}"
+            f"| {path.name} | {base.megapixels:.1f} | {sources} | {ours.decoder or '-'}"
+            f" | {base.ms:.0f} | {ours.ms:.0f}"
             f" | {speedup:.1f}x ({target:.0f}x) | {base.peak_mb:.0f} | {ours.peak_mb:.0f}"
             f" | {memory:.2f} | {_verdict(met)} |"
         )
@@ -193,7 +194,9 @@ pipeline when the embedded preview serves, at least {TARGET_SPEEDUP_SENSOR:.0f}x
 rendering from sensor data, peak memory at most {TARGET_MEMORY_RATIO:.0%} of the plain
 pipeline's. "sources" says where each rendition came from: a file whose embedded preview
 is smaller than 2048 px (the DNGs here) renders its preview from sensor data even with
-default options.
+default options. "decoder" says what read the engine's sensor data (`ProcessResult.decoder`:
+`flashraw`, `libraw` or `rawproc`, the engine's own DNG reader; `-` when the embedded
+preview served every rendition); the plain pipeline is LibRaw throughout.
 
 ### Metadata + thumbnail + preview, default options (embedded preview allowed)
 

@@ -26,7 +26,8 @@ from ssimulacra2 import compute_ssimulacra2
 
 from benchmarks.common import DOC, environment, load_average, load_note, write_sections
 from benchmarks.engine import DEFAULT_FILES
-from rawproc.imaging.engine import _as_image, _fit
+from rawproc.imaging.engine import _fit
+from rawproc.imaging.orientation import as_image
 from rawproc.imaging.preview import decode_preview_pixels, find_preview
 from rawproc.imaging.rawfile import open_raw
 from rawproc.imaging.specs import DEFAULT_QUALITY
@@ -85,7 +86,7 @@ def renditions(path: Path) -> list[tuple[int, Image.Image]]:
     current: Array | Image.Image = pixels
     for size in SIZES:
         current = _fit(current, size)
-        out.append((size, _as_image(current)))
+        out.append((size, as_image(current)))
     return out
 
 

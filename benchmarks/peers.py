@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import (
     DOC,
+    ENGINE_MODULES,
     NEWCOMER_QUALITY,
     PREVIEW_SIZES,
     REPO_ROOT,
@@ -75,7 +76,6 @@ NA = "-"  # a table cell with no figure
 
 Modules = tuple[str, ...]  # imported by the child before its clock starts
 PLAIN: Modules = ("exifread", "rawpy", "numpy", "PIL.Image")
-ENGINE_MODULES: Modules = ("rawproc.imaging",)
 PILLOW: Modules = ("PIL.Image",)
 FLASHRAW: Modules = ("flashraw", "numpy", "PIL.Image")
 

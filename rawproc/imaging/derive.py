@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 from .encode import encode
-from .engine import Rendition, _as_image, _fit
+from .engine import Rendition, _fit
+from .orientation import as_image
 from .specs import RenditionSpec
 
 
@@ -27,6 +28,6 @@ def derive_rendition(
         image = opened.convert("RGB") if opened.mode != "RGB" else opened.copy()
     # As an array, the resize takes the engine's fastest resampler for the ratio.
     target = spec.size if spec.size is not None else max(image.size)
-    fitted = _as_image(_fit(np.asarray(image), target))
+    fitted = as_image(_fit(np.asarray(image), target))
     encoded = encode(fitted, spec, exif if isinstance(exif, bytes) else None)
     return Rendition(spec, encoded, fitted.width, fitted.height, source)

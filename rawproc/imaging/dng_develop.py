@@ -29,7 +29,7 @@ from .dng import LINEAR_RAW, SAMPLE_FLOAT, DngHeader, RawImage
 from .dng_colour import ColourTransform, colour_transform
 from .dng_decode import Buffer, Samples, read_samples
 from .errors import SENSOR_DATA_UNREADABLE, SensorDataUnusable
-from .orientation import apply_orientation, apply_orientation_pixels
+from .orientation import apply_orientation, apply_orientation_pixels, as_image
 
 F32 = npt.NDArray[np.float32]
 
@@ -63,7 +63,7 @@ def develop_dng(
             outputs=outputs,
         )
         return Developed(
-            None if result.srgb is None else apply_orientation(result.srgb, orientation),
+            None if result.srgb is None else apply_orientation(as_image(result.srgb), orientation),
             None if result.wide is None else apply_orientation_pixels(result.wide, orientation),
         )
     if image.cfa_pattern is not None and image.samples == 1:

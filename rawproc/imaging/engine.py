@@ -48,8 +48,10 @@ from .errors import (
 from .exif import build_exif
 from .metadata import extract_metadata, read_tags
 from .orientation import (
+    Picture,
     Pixels,
     apply_orientation_pixels,
+    as_image,
     displayed_size,
     exif_from_libraw_flip,
     preview_needs_rotation,
@@ -75,8 +77,6 @@ _PILLOW_ERRORS = (
     Image.DecompressionBombError,
     ImageCms.PyCMSError,
 )
-# A decoded picture: a Pillow image, or an RGB array straight from the JPEG decoder.
-Picture = Image.Image | Pixels
 # A rendition's bytes and its pixel size.
 _Encoded = tuple[bytes, int, int]
 _P = TypeVar("_P")
@@ -134,6 +134,9 @@ class ProcessResult:
     timings_ms: dict[str, float]
     degraded: bool = False
     warnings: list[EngineWarning] = field(default_factory=list)
+    # Which decoder read the sensor data (``decoders.LIBRAW``, ``FLASHRAW`` or ``ENGINE``);
+    # None when no rendition was made from it.
+    decoder: str | None = None
 
 
 class _Timer:
@@ -237,6 +240,7 @@ def _process(
             timings_ms=timer.ms,
             degraded=job.degraded,
             warnings=job.warnings,
+            decoder=None if job.degraded else job.decoder,
         )
 
 
@@ -282,6 +286,7 @@ class _Job:
         self.exif: bytes | None = None
         # Sensor data unpacked by a faster decoder than LibRaw (``decoders``).
         self.unpacked: decoders.Unpacked | None = None
+        self.decoder: str | None = None  # the decoder the sensor render read
 
     @property
     def needs_sensor(self) -> bool:
@@ -428,7 +433,7 @@ class _Job:
                 return None
             return plausibility.reference(image)
 
-    def _check_picture(self, image: Image.Image, reference: plausibility.Reference | None) -> None:
+    def _check_picture(self, image: Picture, reference: plausibility.Reference | None) -> None:
         """Refuse a sensor render that is noise, or flat or unlike the camera's preview."""
         with self.timer("check"):
             problem = plausibility.garbage(image, reference)
@@ -443,7 +448,9 @@ class _Job:
         assert libraw is not None
         with self.timer(stage):
             if self.unpacked is not None:
+                self.decoder = self.unpacked.decoder
                 return self._develop_unpacked(self.unpacked, half_size=half_size, outputs=outputs)
+            self.decoder = decoders.LIBRAW
             # Checked before rendering: rendering changes LibRaw's copy of the sensor data.
             problem = _sensor_data_problem(libraw)
             if problem is not None:
@@ -481,6 +488,9 @@ class _Job:
         if problem is not None:
             raise SensorDataUnusable(self.raw.name, *problem)
         orientation = exif_from_libraw_flip(int(self.raw.libraw.sizes.flip))
+        # LibRaw only opened the file (header and sizes, read before this): its handle and
+        # buffers go before the render, as they do once it has developed its own data.
+        self.raw.close()
         image = develop_mosaic(
             sensor,
             half_size=half_size,
@@ -498,6 +508,7 @@ class _Job:
         """The raw image of a DNG the engine reads itself (``dng_kinds``)."""
         header = self.raw.dng
         assert header is not None
+        self.decoder = decoders.ENGINE
         with self.timer("decode_half" if half_size else "decode_full"):
             if header.image.opcodes:
                 self.warnings.append(dng_opcodes_skipped(header.image.opcodes))
@@ -639,7 +650,7 @@ class _Job:
         """Resize largest first, each smaller rendition from the one before it."""
 
         def encoded(current: Picture, spec: RenditionSpec) -> _Encoded:
-            picture = _as_image(current)
+            picture = as_image(current)
             return encode(picture, spec, self.exif), picture.width, picture.height
 
         return self._resize_chain(image, specs, targets, source, _fit, encoded)
@@ -664,7 +675,7 @@ class _Job:
         return out
 
 
-def _check_image(developed: Developed) -> Image.Image:
+def _check_image(developed: Developed) -> Picture:
     """The 8-bit sRGB image the garbage check looks at: the render's own, else a small
     copy of the 16-bit one."""
     if developed.srgb is not None:
@@ -715,10 +726,6 @@ def _targets(specs: Sequence[RenditionSpec], long_edge: int) -> dict[RenditionSp
     return {s: long_edge if s.size is None else min(s.size, long_edge) for s in specs}
 
 
-def _as_image(picture: Picture) -> Image.Image:
-    return picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
-
-
 def _fit(picture: Picture, long_edge: int) -> Picture:
     """Scale so the long edge is ``long_edge``, with the resampler for the ratio; never
     upscale. An array stays an array for OpenCV (Pillow's copy out of an image is slow)."""
@@ -736,7 +743,7 @@ def _fit(picture: Picture, long_edge: int) -> Picture:
     if isinstance(picture, np.ndarray) and ratio < _AREA_MAX_RATIO:
         flag = cv2.INTER_CUBIC if ratio <= _CUBIC_MAX_RATIO else cv2.INTER_AREA
         return np.asarray(cv2.resize(picture, size, interpolation=flag))
-    image = _as_image(picture)
+    image = as_image(picture)
     if current < long_edge * 2 * _REDUCING_GAP and image.height > _RESIZE_BAND_ROWS:
         return _resize_in_bands(image, size)
     # Box-reduce to within twice the target, then bicubic: as sharp as Lanczos for

@@ -17,6 +17,8 @@ import numpy.typing as npt
 from PIL import Image
 
 Pixels = npt.NDArray[np.uint8]
+# A decoded picture: a Pillow image, or an RGB array (a JPEG decoder's or a develop's).
+Picture = Image.Image | Pixels
 
 _TRANSPOSE: dict[int, Image.Transpose] = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -63,6 +65,10 @@ def preview_needs_rotation(
     if pw == ph or sw == sh:
         return True
     return (pw > ph) == (sw > sh)
+
+
+def as_image(picture: Picture) -> Image.Image:
+    return picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
 
 
 def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:

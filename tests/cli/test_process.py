@@ -26,6 +26,7 @@ RECORD_FIELDS = {
     "error",
     "output_dir",
     "degraded",
+    "decoder",
     "warnings",
     "renditions",
     "metadata",

@@ -22,7 +22,7 @@ from rawproc.imaging.errors import ImagingError
 from rawproc.imaging.metadata import extract_metadata
 from rawproc.imaging.rawfile import open_raw
 from tests.fixtures.dngmaker import DNG_KINDS, make_dng, make_kind_dng
-from tests.samples import FIXTURES, samples_dir
+from tests.samples import FIXTURES, sample, samples_dir
 
 # Corpus files of kinds flashraw is proven on: the registry must pick it for them.
 SERVED_SAMPLES = (
@@ -124,6 +124,34 @@ def test_flashraw_failure_falls_back_to_libraw(
 
     monkeypatch.setattr(flashraw.RawFile, "decode", broken)
     fallback = engine.process_raw(path, options=engine.EngineOptions(force_sensor=True))
+    assert (served.decoder, fallback.decoder) == (decoders.FLASHRAW, decoders.LIBRAW)
     assert fallback.metadata == served.metadata
     assert [r.width for r in fallback.renditions] == [r.width for r in served.renditions]
     assert "metadata" in fallback.timings_ms and fallback.timings_ms["metadata"] > 0
+
+
+def test_the_result_names_the_decoder_that_read_the_sensor_data(tmp_path: Path) -> None:
+    bayer = make_dng(tmp_path / "bayer.dng", width=240, height=160, preview_size=2048)
+    sensor = engine.EngineOptions(force_sensor=True)
+    assert engine.process_raw(bayer, options=sensor).decoder == decoders.FLASHRAW
+    # the embedded preview serves every rendition: no sensor data was read
+    assert engine.process_raw(bayer).decoder is None
+    kind = "linear-uint16"
+    own = make_kind_dng(tmp_path / f"{kind}.dng", width=240, height=160, **DNG_KINDS[kind])
+    assert engine.process_raw(own.path, options=sensor).decoder == decoders.ENGINE
+
+
+@pytest.mark.samples
+def test_decoding_in_bands_gives_the_samples_of_one_decode() -> None:
+    # 256 px lossless-JPEG tiles: decoded a band of tile rows at a time from its path
+    path = sample("synthetic/dng_24mp_nikon-d7100_o1.dng")
+    with flashraw.open(str(path)) as fr:
+        whole = fr.decode("raw-u16", threads=1).array
+        bands = decoders._bands(fr.tiles, whole.shape[0])
+    assert len(bands) >= 2
+    assert [top for top, _ in bands] == sorted({top for top, _ in bands})
+    assert sum(rows for _, rows in bands) == whole.shape[0]
+    with open_raw(path) as raw:
+        unpacked = decoders.unpack_sensor(raw)
+    assert unpacked is not None and unpacked.buffer is not None
+    np.testing.assert_array_equal(unpacked.buffer, whole)

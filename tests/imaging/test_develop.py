@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import rawpy
@@ -299,3 +300,84 @@ def test_camera_files_match_libraw(name: str, half_size: bool) -> None:
     difference = block_difference(ours, theirs, block=16)
     assert difference.mean() < 1.0, difference.mean()
     assert np.percentile(difference, 99) < 4.0
+
+
+# --- the half-size develop against the formula it replaced -------------------------------
+# The output stage was made faster (colour planes made contiguous, the gamut lift over
+# whole bands); these are the steps as they were, one pixel list at a time. The new code
+# must give the same 8-bit pixels, bit for bit: every operation is the same IEEE float32
+# operation in the same order, only arranged differently.
+
+
+def _superpixels_before(mosaic: np.ndarray, recipe: _Recipe, *, step: int) -> np.ndarray:
+    rows, cols = mosaic.shape[0] // step, mosaic.shape[1] // step
+    out = np.zeros((rows, cols, 3), dtype=np.float32)
+    for position, colour in enumerate(recipe.pattern):
+        dy, dx = divmod(position, 2)
+        plane = mosaic[dy::step, dx::step][:rows, :cols].astype(np.float32)
+        weight = 0.5 if colour == 1 else 1.0
+        out[..., colour] += (plane - recipe.black[position]) * (recipe.scale[position] * weight)
+    np.clip(out, 0, 65535, out=out)
+    return out.astype(np.uint16)
+
+
+def _fit_to_gamut_before(rgb: np.ndarray, white: float) -> np.ndarray:
+    flat = rgb.reshape(-1, 3)
+    saturated = np.flatnonzero(flat.min(axis=1) < 0)
+    if saturated.size:
+        colours = flat[saturated]
+        low = colours.min(axis=1, keepdims=True)
+        high = colours.max(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            flat[saturated] = np.where(high > 0, (colours - low) * (high / (high - low)), 0)
+    bright = np.flatnonzero(flat.max(axis=1) > white)
+    if bright.size:
+        colours = flat[bright]
+        low = colours.min(axis=1, keepdims=True)
+        high = colours.max(axis=1, keepdims=True)
+        floor = np.minimum(low, white)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = np.where(high > low, (white - floor) / (high - low), 0)
+        flat[bright] = floor + (colours - low) * spread
+    return rgb
+
+
+def _half_size_before(data: develop_module.SensorData) -> np.ndarray:
+    recipe = develop_module._recipe(data)
+    mosaic = data.mosaic
+    height, width = mosaic.shape[0] // 4 * 4, mosaic.shape[1] // 4 * 4
+    sample = _superpixels_before(mosaic[:height, :width], recipe, step=4)
+    white = develop_module.auto_white([sample], recipe.camera_to_srgb)
+    camera = _superpixels_before(mosaic[: mosaic.shape[0] // 2 * 2], recipe, step=2)
+    srgb = np.asarray(cv2.transform(camera.astype(np.float32), recipe.camera_to_srgb))
+    _fit_to_gamut_before(srgb, float(white))
+    np.clip(srgb, 0, 65535, out=srgb)
+    return np.take(develop_module._tone_curve(white), srgb.astype(np.uint16))
+
+
+@pytest.mark.parametrize("noise", [0, None], ids=["noisy", "noiseless"])
+def test_half_size_develop_gives_the_pixels_of_the_formula_it_replaced(
+    tmp_path: Path, noise: int | None
+) -> None:
+    # Saturated patches (channels below 0 after the matrix), a near-white band and the
+    # highlights the white balance pushes above white, and shadows' noise.
+    path = make_dng(tmp_path / "chart.dng", scene=scene(), seed=noise, wb=(2.4, 1.0, 1.7))
+    with open_raw(path) as raw:
+        data = develop_module._sensor_data(raw)
+        expected = _half_size_before(data)
+        result = develop_module.develop_mosaic(data, half_size=True, orientation=1).srgb
+    assert result is not None
+    got = np.asarray(result)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_fit_to_gamut_gives_the_colours_of_the_formula_it_replaced() -> None:
+    rng = np.random.default_rng(7)
+    white = 60000.0
+    rgb = rng.uniform(-20000, 90000, (64, 257, 3)).astype(np.float32)
+    rgb[0, :8] = 0  # black, and colours with no channel above 0
+    rgb[1, :8] = -5
+    rgb[2, :8] = white  # exactly white
+    expected = _fit_to_gamut_before(rgb.copy(), white)
+    np.testing.assert_array_equal(develop_module.fit_to_gamut(rgb.copy(), white), expected)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from rawproc.imaging import engine, process_raw
-from rawproc.imaging.orientation import apply_orientation, apply_orientation_pixels
+from rawproc.imaging.orientation import apply_orientation, apply_orientation_pixels, as_image
 from rawproc.imaging.preview import (
     EmbeddedPreview,
     dct_scale,
@@ -182,7 +182,7 @@ def test_every_ratio_stays_close_to_lanczos(ratio: float, as_array: bool) -> Non
     source = Image.fromarray(coarse).resize((1500, 1000), Image.Resampling.BICUBIC)
     target = round(1500 / ratio)
     picture = np.asarray(source) if as_array else source
-    result = engine._as_image(engine._fit(picture, target))
+    result = as_image(engine._fit(picture, target))
     assert max(result.size) == target
     reference = source.resize(result.size, Image.Resampling.LANCZOS)
     # Detail at a sixteenth of the source size: at 9x it sits near the new Nyquist limit.

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rawproc.imaging.engine import ProcessResult
     from rawproc.imaging.specs import Format
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -87,13 +88,18 @@ def engine_pipeline(
 
     specs = (*DEFAULT_SPECS, BUILTIN["full"]) if full else DEFAULT_SPECS
     specs = tuple(spec.with_format(fmt) for spec in specs)
-    result = process_raw(path, specs, EngineOptions(force_sensor=force_sensor))
+    return engine_measurement(process_raw(path, specs, EngineOptions(force_sensor=force_sensor)))
+
+
+def engine_measurement(result: ProcessResult) -> Measurement:
+    """What a benchmark child reports of one ``process_raw`` run."""
     return {
         "width": result.metadata.get("width"),
         "height": result.metadata.get("height"),
         "sources": {r.spec.name: r.source for r in result.renditions},
         "decoder": result.decoder,
         "stages": result.timings_ms,
+        "bytes": {r.spec.name: r.size_bytes for r in result.renditions},
     }
 
 

@@ -23,6 +23,7 @@ from benchmarks.common import (
     DOC,
     Measurement,
     Summary,
+    engine_measurement,
     environment,
     load_average,
     load_note,
@@ -44,14 +45,7 @@ def _job(path: Path, pipeline: str) -> Measurement:
 
     jpeg, tiff = RenditionSpec("full", None), RenditionSpec("master", None, "tiff16")
     specs = {"full.jpeg": (jpeg,), "full.tiff16": (tiff,), "both": (jpeg, tiff)}[pipeline]
-    result = process_raw(path, specs, EngineOptions(force_sensor=True))
-    return {
-        "width": result.metadata.get("width"),
-        "height": result.metadata.get("height"),
-        "sources": {r.spec.name: r.source for r in result.renditions},
-        "stages": result.timings_ms,
-        "bytes": {r.spec.name: r.size_bytes for r in result.renditions},
-    }
+    return engine_measurement(process_raw(path, specs, EngineOptions(force_sensor=True)))
 
 
 def child(pipeline: str, path: Path) -> None:

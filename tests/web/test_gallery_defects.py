@@ -156,6 +156,22 @@ def _failing_file(tmp_path: Path) -> Path:
     return stripped
 
 
+def _upload_two_ready_and_one_failing(pages: Pages, tmp_path: Path) -> Path:
+    """The NEF, the ARW and a file that fails, uploaded one after the other (so the order
+    is known), the first two ready and the third failed; the failing file's path."""
+    failing = _failing_file(tmp_path)
+    for path in (NEF, ARW, failing):
+        pages.upload(path)
+        pages.upload_row(path.name, "done")
+    pages.ready_cards(2)
+    pages.wait(
+        lambda: pages.driver.find_elements(By.CSS_SELECTOR, '.card[data-status="failed"]'),
+        PAGE_TIMEOUT * 4,
+        "the stripped file to fail",
+    )
+    return failing
+
+
 _FILTER_FIELDS = (
     *("#f-status", "#f-camera", "#f-lens", "#f-iso-min", "#f-iso-max", "#f-after"),
     *("#f-before", "#f-ordering", "#filters button[type=submit]"),
@@ -208,16 +224,7 @@ def test_filters_fold_behind_a_button_on_a_phone(pages: Pages) -> None:
 def test_cards_messages_uploads_dates_and_keys(
     pages: Pages, tmp_path: Path, screenshot_dir: Path
 ) -> None:
-    failing = _failing_file(tmp_path)
-    for path in (NEF, ARW, failing):  # one after the other, so the order is known
-        pages.upload(path)
-        pages.upload_row(path.name, "done")
-    pages.ready_cards(2)
-    pages.wait(
-        lambda: pages.driver.find_elements(By.CSS_SELECTOR, '.card[data-status="failed"]'),
-        PAGE_TIMEOUT * 4,
-        "the stripped file to fail",
-    )
+    failing = _upload_two_ready_and_one_failing(pages, tmp_path)
 
     # Uploads: finished ones fold into a count, and the list can be cleared.
     summary = pages.find("#upload-summary")
@@ -411,16 +418,7 @@ def _selected(pages: Pages) -> list[str]:
 def test_select_and_act_on_several_photos(
     pages: Pages, tmp_path: Path, screenshot_dir: Path
 ) -> None:
-    failing = _failing_file(tmp_path)
-    for path in (NEF, ARW, failing):
-        pages.upload(path)
-        pages.upload_row(path.name, "done")
-    pages.ready_cards(2)
-    pages.wait(
-        lambda: pages.driver.find_elements(By.CSS_SELECTOR, '.card[data-status="failed"]'),
-        PAGE_TIMEOUT * 4,
-        "the stripped file to fail",
-    )
+    failing = _upload_two_ready_and_one_failing(pages, tmp_path)
     order = pages.card_titles()
     assert order == [failing.name, ARW.name, NEF.name]
 

@@ -633,9 +633,11 @@ def camera_to_output(camera_rgb: U16 | F32, camera_to_srgb: F32, white: int) -> 
     curve = _tone_curve(white)
     # OpenCV 5 looks 16-bit indices up in a 65536-entry table (a fifth of numpy's
     # ``take``); the 8-bit planes are interleaved once, at the end.
-    encoded = [
-        cv2.LUT(np.clip(plane, 0, 65535, out=plane).astype(np.uint16), curve) for plane in planes
-    ]
+    index = np.empty(planes[0].shape, np.uint16)
+    encoded = []
+    for plane in planes:
+        np.copyto(index, np.clip(plane, 0, 65535, out=plane), casting="unsafe")
+        encoded.append(cv2.LUT(index, curve))
     return np.asarray(cv2.merge(encoded))
 
 

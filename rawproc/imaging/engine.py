@@ -745,14 +745,24 @@ def _fit(picture: Picture, long_edge: int) -> Picture:
         return np.asarray(cv2.resize(picture, size, interpolation=flag))
     image = as_image(picture)
     if current < long_edge * 2 * _REDUCING_GAP and image.height > _RESIZE_BAND_ROWS:
-        return _resize_in_bands(image, size)
+        # An image gets the filter an array would: above 1.25x Pillow's box filter, the
+        # pixel-area average of OpenCV's INTER_AREA, at under half the bicubic's time.
+        cubic = ratio <= _CUBIC_MAX_RATIO
+        return _resize_in_bands(
+            image, size, Image.Resampling.BICUBIC if cubic else Image.Resampling.BOX
+        )
     # Box-reduce to within twice the target, then bicubic: as sharp as Lanczos for
     # downscaling, at a fraction of the cost on a 24 MP source.
     return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=_REDUCING_GAP)
 
 
-def _resize_in_bands(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Bicubic resize, a band of output rows at a time: the same pixels, less memory.
+def _resize_in_bands(
+    image: Image.Image,
+    size: tuple[int, int],
+    resample: Image.Resampling = Image.Resampling.BICUBIC,
+) -> Image.Image:
+    """A resize with ``resample``, a band of output rows at a time: the same pixels, less
+    memory.
 
     Without a box reduction first (the scale is under 4x), Pillow resizes each row of the
     whole source before the columns, an intermediate image as wide as the result and as
@@ -766,6 +776,6 @@ def _resize_in_bands(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     for top in range(0, size[1], _RESIZE_BAND_ROWS):
         bottom = min(size[1], top + _RESIZE_BAND_ROWS)
         box = (0.0, top * step, float(image.width), bottom * step)
-        band = image.resize((size[0], bottom - top), Image.Resampling.BICUBIC, box=box)
+        band = image.resize((size[0], bottom - top), resample, box=box)
         result.paste(band, (0, top))
     return result

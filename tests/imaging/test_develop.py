@@ -72,10 +72,12 @@ def clip_like_libraw(monkeypatch: pytest.MonkeyPatch) -> None:
     """Clip each channel on its own, as LibRaw does, in place of the hue-preserving
     gamut mapping (tested in ``test_colour.py``): everything else is compared exactly."""
 
-    def clip(rgb: np.ndarray, white: float) -> np.ndarray:
-        return np.clip(rgb, 0, white, out=rgb)
+    def clip(planes: list[np.ndarray], white: float) -> list[np.ndarray]:
+        for plane in planes:
+            np.clip(plane, 0, white, out=plane)
+        return planes
 
-    monkeypatch.setattr(develop_module, "fit_to_gamut", clip)
+    monkeypatch.setattr(develop_module, "fit_planes_to_gamut", clip)
 
 
 def developed(path: Path, *, half_size: bool, orientation: int | None = None) -> np.ndarray:
@@ -372,7 +374,12 @@ def test_half_size_develop_gives_the_pixels_of_the_formula_it_replaced(
     np.testing.assert_array_equal(got, expected)
 
 
-def test_fit_to_gamut_gives_the_colours_of_the_formula_it_replaced() -> None:
+@pytest.mark.parametrize("share", [0.0, 2.0], ids=["band-wide", "gathered"])
+def test_fit_to_gamut_gives_the_colours_of_the_formula_it_replaced(
+    monkeypatch: pytest.MonkeyPatch, share: float
+) -> None:
+    # Both ways of clipping highlights: over the whole band, and on the bright colours.
+    monkeypatch.setattr(develop_module, "_BRIGHT_SHARE_BANDWIDE", share)
     rng = np.random.default_rng(7)
     white = 60000.0
     rgb = rng.uniform(-20000, 90000, (64, 257, 3)).astype(np.float32)
@@ -381,3 +388,64 @@ def test_fit_to_gamut_gives_the_colours_of_the_formula_it_replaced() -> None:
     rgb[2, :8] = white  # exactly white
     expected = _fit_to_gamut_before(rgb.copy(), white)
     np.testing.assert_array_equal(develop_module.fit_to_gamut(rgb.copy(), white), expected)
+
+
+# --- the full-size develop against the formula it replaced -------------------------------
+# Made faster: green chosen between the two estimates with OpenCV's masked copy, the output
+# stage on colour planes with OpenCV's 16-bit lookup. The same 8-bit pixels, bit for bit.
+
+
+def _green_plane_before(mosaic: np.ndarray, pattern: tuple[int, int, int, int]) -> np.ndarray:
+    def correlate(kernel: np.ndarray) -> np.ndarray:
+        return np.asarray(cv2.filter2D(mosaic, -1, kernel, borderType=cv2.BORDER_REFLECT_101))
+
+    across = np.abs(correlate(develop_module._HA_STEP)) + np.abs(
+        correlate(develop_module._HA_CURVATURE)
+    )
+    down = np.abs(correlate(develop_module._HA_STEP.T)) + np.abs(
+        correlate(develop_module._HA_CURVATURE.T)
+    )
+    estimate = correlate(develop_module._HA_ESTIMATE)
+    np.copyto(estimate, correlate(develop_module._HA_ESTIMATE.T), where=down < across)
+    green = mosaic.copy()
+    for position, colour in enumerate(pattern):
+        if colour != 1:
+            dy, dx = divmod(position, 2)
+            green[dy::2, dx::2] = estimate[dy::2, dx::2]
+    return np.clip(green, 0, 65535, out=green)
+
+
+def _output_before(camera: np.ndarray, matrix: np.ndarray, white: int) -> np.ndarray:
+    srgb = np.asarray(cv2.transform(camera, matrix))
+    _fit_to_gamut_before(srgb, float(white))
+    np.clip(srgb, 0, 65535, out=srgb)
+    return np.take(develop_module._tone_curve(white), srgb.astype(np.uint16))
+
+
+@pytest.mark.parametrize("pattern", sorted(_BAYER_LAYOUTS))
+def test_green_plane_gives_the_pixels_of_the_formula_it_replaced(
+    pattern: tuple[int, int, int, int],
+) -> None:
+    rng = np.random.default_rng(3)
+    mosaic = rng.uniform(0, 65535, (40, 301)).astype(np.float32)
+    mosaic[10:30, 100:200] = 30000  # flat: the two gradients tie
+    expected = _green_plane_before(mosaic, pattern)
+    np.testing.assert_array_equal(develop_module._green_plane(mosaic, pattern), expected)
+
+
+@pytest.mark.parametrize("share", [0.0, 2.0], ids=["band-wide", "gathered"])
+def test_output_stage_gives_the_pixels_of_the_formula_it_replaced(
+    monkeypatch: pytest.MonkeyPatch, share: float
+) -> None:
+    monkeypatch.setattr(develop_module, "_BRIGHT_SHARE_BANDWIDE", share)
+    rng = np.random.default_rng(11)
+    camera = rng.uniform(-3000, 90000, (48, 257, 3)).astype(np.float32)
+    camera[:8] = rng.uniform(0, 20000, (8, 257, 3))  # inside, as most of a photo is
+    matrix = np.array(
+        [[1.8, -0.6, -0.2], [-0.25, 1.5, -0.25], [0.05, -0.55, 1.5]], dtype=np.float32
+    )
+    white = 52000
+    expected = _output_before(camera.copy(), matrix, white)
+    got = develop_module.camera_to_output(camera.copy(), matrix, white)
+    assert got.dtype == np.uint8 and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)

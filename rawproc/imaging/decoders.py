@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import mmap
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,7 @@ import flashraw
 import numpy as np
 import numpy.typing as npt
 
-from .develop import SensorData, camera_to_srgb_from_xyz
+from .develop import SensorData, allowed_threads, camera_to_srgb_from_xyz
 from .rawfile import RawFile
 
 LIBRAW = "libraw"
@@ -154,7 +153,7 @@ def _flashraw_unpack(raw: RawFile) -> Unpacked:
             else []
         )
         if len(bands) < 2:
-            frame = fr.decode("raw-u16", threads=_threads())
+            frame = fr.decode("raw-u16", threads=allowed_threads())
             samples, warnings = frame.array, list(frame.warnings)
     if len(bands) >= 2 and isinstance(source, str):
         samples, warnings = _decode_in_bands(source, bands, int(meta.raw_width))
@@ -200,7 +199,7 @@ def _decode_in_bands(path: str, bands: list[tuple[int, int]], width: int) -> tup
     warnings: list[Any] = []
     for top, rows in bands:
         with flashraw.open(path) as fr:
-            frame = fr.decode_region((0, top, width, rows), "raw-u16", threads=_threads())
+            frame = fr.decode_region((0, top, width, rows), "raw-u16", threads=allowed_threads())
         band = frame.array
         if band.dtype != np.uint16 or band.shape != (rows, width):
             raise Refused(f"flashraw gave {band.dtype} {band.shape} for rows {top}-{top + rows}")
@@ -213,12 +212,6 @@ def _decode_in_bands(path: str, bands: list[tuple[int, int]], width: int) -> tup
 def _source(raw: RawFile) -> str | bytes:
     content = raw.content
     return content if isinstance(content, bytes) else str(content)
-
-
-def _threads() -> int:
-    """As many threads as LibRaw's OpenMP would use."""
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    return int(threads) if threads.isdigit() and int(threads) > 0 else (os.cpu_count() or 1)
 
 
 Calibration = tuple[float, float, tuple[float, float, float], npt.NDArray[np.float32]]

@@ -30,7 +30,9 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
@@ -520,7 +522,8 @@ def _develop_bands(
     wide = np.empty((out_height, out_width, 3), np.uint16) if outputs.wide else None
     black_rows, scale_rows = _phase_rows(recipe, width)
     step = _BAND_ROWS if half_size else _DEMOSAIC_BAND_ROWS
-    for top in range(0, height, step):
+
+    def develop_band(top: int) -> None:
         bottom = min(height, top + step)
         linear: U16 | F32 = (
             _superpixels(mosaic[top:bottom, :width], recipe, step=2)
@@ -541,9 +544,48 @@ def _develop_bands(
                 result.paste(Image.fromarray(np.ascontiguousarray(band)), (0, y))
             else:
                 result[y : y + rows] = band
+
+    def done(top: int) -> None:
         if release is not None:
-            release(bottom - _MARGIN)
+            release(min(height, top + step) - _MARGIN)
+
+    _in_bands(range(0, height, step), develop_band, done)
     return Developed(result, wide)
+
+
+def _in_bands(
+    tops: range, develop_band: Callable[[int], None], done: Callable[[int], None]
+) -> None:
+    """Each band developed, ``done`` told of each in order from the top.
+
+    With more than one thread allowed (``OMP_NUM_THREADS``, as LibRaw's OpenMP), bands are
+    developed side by side: each writes rows of its own, and numpy and OpenCV release the
+    GIL over a band's arrays. ``done`` follows the bands in order, so a row is only given
+    back once every band above it is finished. OpenCV's own threads are off meanwhile, so
+    the threads do not multiply."""
+    threads = allowed_threads()
+    if threads <= 1 or len(tops) < 2:
+        for top in tops:
+            develop_band(top)
+            done(top)
+        return
+    opencv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="develop") as pool:
+            pending: deque[tuple[int, Future[None]]] = deque()
+            for top in tops:
+                pending.append((top, pool.submit(develop_band, top)))
+                if len(pending) > 2 * threads:
+                    first, future = pending.popleft()
+                    future.result()
+                    done(first)
+            while pending:
+                first, future = pending.popleft()
+                future.result()
+                done(first)
+    finally:
+        cv2.setNumThreads(opencv_threads)
 
 
 def _flipped(band: U8 | U16, flip_rows: bool, flip_columns: bool) -> Any:
@@ -765,8 +807,15 @@ def _linear_srgb(rgb: U16 | F32, camera_to_srgb: F32) -> F32:
     return np.asarray(cv2.transform(np.asarray(rgb, dtype=np.float32), camera_to_srgb))
 
 
+def allowed_threads() -> int:
+    """As many threads as LibRaw's OpenMP would use (``OMP_NUM_THREADS``, else one per
+    core), so parallel workers share the cores."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    return int(threads) if threads.isdigit() and int(threads) > 0 else (os.cpu_count() or 1)
+
+
 def _set_threads() -> None:
-    """Use as many threads as LibRaw's OpenMP would, so parallel workers share the cores."""
+    """OpenCV's threads as LibRaw's OpenMP would use them."""
     threads = os.environ.get("OMP_NUM_THREADS", "")
     if threads.isdigit() and int(threads) > 0:
         cv2.setNumThreads(int(threads))

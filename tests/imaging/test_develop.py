@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -279,6 +280,38 @@ def test_used_scratch_rows_are_given_back() -> None:
         # Private anonymous pages read back as zeros once the kernel has taken them.
         assert not scratch.rows[:99].any()
         np.testing.assert_array_equal(scratch.rows[101:], mosaic[101:])
+
+
+@pytest.mark.parametrize("half_size", [False, True], ids=["full", "half"])
+@pytest.mark.parametrize("orientation", [1, 3, 6])
+def test_bands_side_by_side_give_the_pixels_of_one_after_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, orientation: int, half_size: bool
+) -> None:
+    path = make_dng(tmp_path / "t.dng", scene=scene(), preview="none")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    alone = developed(path, half_size=half_size, orientation=orientation)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    together = developed(path, half_size=half_size, orientation=orientation)
+    np.testing.assert_array_equal(together, alone)
+
+
+def test_rows_are_given_back_only_below_every_finished_band(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    finished: set[int] = set()
+    told: list[int] = []
+
+    def develop_band(top: int) -> None:
+        time.sleep(0.002 * ((top // 8) % 3))  # later bands sometimes finish first
+        finished.add(top)
+
+    def done(top: int) -> None:
+        assert all(t in finished for t in range(0, top + 1, 8))
+        told.append(top)
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    develop_module._in_bands(range(0, 200, 8), develop_band, done)
+    assert told == list(range(0, 200, 8))
 
 
 CORPUS = [

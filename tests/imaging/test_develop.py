@@ -295,9 +295,7 @@ def test_bands_side_by_side_give_the_pixels_of_one_after_another(
     np.testing.assert_array_equal(together, alone)
 
 
-def test_rows_are_given_back_only_below_every_finished_band(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_rows_are_given_back_only_below_every_finished_band() -> None:
     finished: set[int] = set()
     told: list[int] = []
 
@@ -309,8 +307,7 @@ def test_rows_are_given_back_only_below_every_finished_band(
         assert all(t in finished for t in range(0, top + 1, 8))
         told.append(top)
 
-    monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    develop_module._in_bands(range(0, 200, 8), develop_band, done)
+    develop_module._in_bands(range(0, 200, 8), develop_band, done, 4)
     assert told == list(range(0, 200, 8))
 
 

@@ -9,8 +9,10 @@ workers) and drives it over HTTP only, as a client would:
    processes (prefork pool, concurrency 1 each) are started; files per minute is the number
    of files over the span from the first start of processing to the last result;
 3. **burst**: with 2 workers, 100 uploads of a 24 MP file from 4 client threads, then small
-   probe uploads while the workers are saturated (at normal priority, then reniced):
-   upload-to-ready and answer times, against small uploads to an idle service;
+   probe uploads while the workers are kept saturated (the burst's files sent back for
+   processing whenever fewer than 4 messages wait), at normal priority, then reniced, then
+   with the workers pinned to CPU 0: upload-to-ready and answer times, against small
+   uploads to an idle service;
 4. **memory**: one worker processes 500 files, small synthetic DNGs (half of them without
    an embedded preview, so they decode from sensor data) with a corpus file every 25th;
    the RSS of the worker and its pool child is sampled every second, with
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import os
 import signal
 import sys
@@ -81,7 +84,7 @@ POLL_SECONDS = 0.2
 DONE_TIMEOUT = 1800.0
 ANSWER_TARGET_MS = 100.0
 WORKER_NICENESS = 10
-PINNED_FILES = 25  # 24 MP files queued for the pinned-workers series
+SATURATION_BACKLOG = 4  # messages kept waiting in the decode queue during saturated series
 MEMORY_LARGE_EVERY = 25  # in the memory run, every 25th file is a corpus file
 
 
@@ -239,6 +242,26 @@ class Client:
             for status in ("ready", "failed")
         )
 
+    def reprocess(self, asset_id: str) -> None:
+        answer = self.api.post(f"{self.stack.base}/api/assets/{asset_id}/reprocess/", timeout=60)
+        if answer.status_code >= 400:
+            raise RuntimeError(f"reprocess of {asset_id}: {answer.status_code} {answer.text}")
+
+    def settle(self) -> None:
+        """Wait until no asset is queued or processing."""
+        deadline = time.monotonic() + DONE_TIMEOUT
+        while any(
+            self.api.get(
+                f"{self.stack.base}/api/assets/",
+                params={"status": status, "page_size": 1},
+                timeout=60,
+            ).json()["count"]
+            for status in ("queued", "processing")
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not settled after {DONE_TIMEOUT:.0f} s")
+            time.sleep(POLL_SECONDS)
+
     def wait(self, uploads: Sequence[Upload], baseline: int) -> list[Done]:
         """Wait until ``uploads`` are all done (``baseline`` = done count before them)."""
         deadline = time.monotonic() + DONE_TIMEOUT
@@ -377,15 +400,32 @@ def throughput(
     }
 
 
-def probe_series(client: Client, probe: Source, count: int, *, saturated: bool) -> list[Upload]:
-    """Small uploads, one every ``PROBE_INTERVAL``; when ``saturated``, only while the decode
-    queue still holds messages (so every probe met busy workers)."""
+def probe_series(client: Client, probe: Source, count: int) -> list[Upload]:
+    """Small uploads, one every ``PROBE_INTERVAL``."""
     uploads: list[Upload] = []
     for _ in range(count):
-        if saturated and client.stack.queue_length() == 0:
-            break
         uploads.append(client.upload(probe))
         time.sleep(PROBE_INTERVAL)
+    return uploads
+
+
+def saturated_series(
+    client: Client, probe: Source, count: int, busy: Sequence[str]
+) -> list[Upload]:
+    """Small uploads, one every ``PROBE_INTERVAL``, while the workers are kept saturated:
+    before each, whenever fewer than ``SATURATION_BACKLOG`` messages wait in the decode
+    queue, assets of ``busy`` (24 MP files already stored) are sent back for processing,
+    so every probe meets busy workers however fast they are. Returns once the queue has
+    drained and every asset is done again."""
+    stack = client.stack
+    pending = itertools.cycle(busy)
+    uploads: list[Upload] = []
+    for _ in range(count):
+        while stack.queue_length() < SATURATION_BACKLOG:
+            client.reprocess(next(pending))
+        uploads.append(client.upload(probe))
+        time.sleep(PROBE_INTERVAL)
+    client.settle()
     return uploads
 
 
@@ -400,15 +440,12 @@ def renice_workers(stack: Stack, niceness: int) -> None:
         process.nice(niceness)
 
 
-def pinned(client: Client, latency: Source, probe: Source, probes: int) -> dict[str, Any]:
+def pinned(client: Client, probe: Source, probes: int, busy: Sequence[str]) -> dict[str, Any]:
     """Small uploads while the running workers decode on CPU 0 only, leaving the other
     cores to the API: a machine that reserves cores for the API."""
     for process in worker_processes(client.stack):
         process.cpu_affinity([0])
-    baseline = client.count_done()
-    files = [client.upload(latency) for _ in range(PINNED_FILES)]
-    series = probe_series(client, probe, probes, saturated=True)
-    client.wait([*files, *series], baseline)
+    series = saturated_series(client, probe, probes, busy)
     return p50_p95(u.answer_ms for u in series)
 
 
@@ -420,21 +457,22 @@ def burst(
     baseline = client.count_done()
     with ThreadPoolExecutor(BURST_CLIENTS) as pool:
         uploads = list(pool.map(lambda _: client.upload(latency), range(count)))
-    normal = probe_series(client, probe, probes, saturated=True)
+    files = client.wait(uploads, baseline)
+    busy = [u.id for u in uploads]
+    normal = saturated_series(client, probe, probes, busy)
     renice_workers(client.stack, WORKER_NICENESS)
-    niced = probe_series(client, probe, probes, saturated=True)
-    done = client.wait([*uploads, *normal, *niced], baseline)
-    files = done[: len(uploads)]
+    niced = saturated_series(client, probe, probes, busy)
     span = max(d.processed for d in files) - min(d.started for d in files)
     return {
         "files": len(files),
-        "failed": sum(d.status != "ready" for d in done),
+        "failed": sum(d.status != "ready" for d in files),
         "files_per_min": len(files) / span * 60,
         "answer_ms": p50_p95(d.answer_ms for d in files),
         "probe_answer_ms": p50_p95(u.answer_ms for u in normal),
         "probe_niced_answer_ms": p50_p95(u.answer_ms for u in niced),
         "upload_to_ready_s": p50_p95(d.upload_to_ready_s for d in files),
-        "done": [asdict(d) for d in done],
+        "done": [asdict(d) for d in files],
+        "busy": busy,
     }
 
 
@@ -544,8 +582,9 @@ def run(plan: Plan, *, write: bool, doc: Path, baseline: str | None = None) -> d
                 "burst", lambda: burst(client, latency, small[1], plan.burst, plan.probes)
             )
             if (os.cpu_count() or 1) > 1:
+                busy = results["burst"]["busy"]
                 results["pinned_probe_answer_ms"] = _phase(
-                    "pinned", lambda: pinned(client, latency, small[1], plan.probes)
+                    "pinned", lambda: pinned(client, small[1], plan.probes, busy)
                 )
             mixed = [
                 sources[i // MEMORY_LARGE_EVERY % len(sources)]
@@ -569,7 +608,7 @@ def run(plan: Plan, *, write: bool, doc: Path, baseline: str | None = None) -> d
 def _idle_probes(client: Client, probe: Source, count: int) -> dict[str, float]:
     """Small uploads with the workers idle: the API's answer time when nothing competes."""
     baseline = client.count_done()
-    uploads = probe_series(client, probe, count, saturated=False)
+    uploads = probe_series(client, probe, count)
     client.wait(uploads, baseline)
     return p50_p95(u.answer_ms for u in uploads)
 

@@ -6,6 +6,7 @@ into text and a picture, so ``--report-only`` rebuilds them without running anyt
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -23,6 +24,7 @@ from benchmarks.service import (
     MEMORY_LARGE_EVERY,
     PLOT,
     PROBE_INTERVAL,
+    SATURATION_BACKLOG,
     WORKER_NICENESS,
     Done,
     p50_p95,
@@ -36,7 +38,7 @@ def _verdict(p95_ms: float) -> str:
 
 
 def _ms(value: float) -> str:
-    return f"{value:,.0f} ms"
+    return "no sample" if math.isnan(value) else f"{value:,.0f} ms"
 
 
 def stage_table(done: Sequence[Done]) -> str:
@@ -234,9 +236,11 @@ def report(results: dict[str, Any]) -> str:
         "",
         "The API's own answer time, without a large body in transit: small uploads"
         f" (a 600x400 DNG, {probe['n']} in each series, one every {PROBE_INTERVAL} s from one"
-        ' client). "Saturated" series run during the burst above, only while messages'
-        " still wait in the queue; in the last one the workers were reniced to"
-        f" `nice {WORKER_NICENESS}` first.",
+        ' client). "Saturated" series run after the burst above while the workers are kept'
+        " busy: before each small upload, whenever fewer than"
+        f" {SATURATION_BACKLOG} messages wait in the decode queue, files of the burst are sent"
+        " back for processing, so every probe meets two decoding workers; in the second"
+        f" series the workers were reniced to `nice {WORKER_NICENESS}` first.",
         "",
         "| small upload | answer p50 | p95 |",
         "|---|---:|---:|",

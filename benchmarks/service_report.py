@@ -346,7 +346,10 @@ def report(results: dict[str, Any]) -> str:
         sizing_table(results["sizing"]),
     ]
     if results["plan"] != asdict(FULL):
-        lines += ["", f"(Quick run: {results['plan']}.)"]
+        lines += [
+            "",
+            f"(Files per phase in this run: {results['plan']}; a full run: {asdict(FULL)}.)",
+        ]
     failed = sum(r.get("failed", 0) for r in (t1, t2, bst, mem)) + sum(
         row["status"] != "ready" for row in results["sizing"]
     )

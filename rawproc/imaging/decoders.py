@@ -22,7 +22,6 @@ import mmap
 from dataclasses import dataclass
 from typing import Any
 
-import flashraw
 import numpy as np
 import numpy.typing as npt
 
@@ -127,8 +126,12 @@ def flashraw_serves(kind: FileKind) -> bool:
 def unpack_sensor(raw: RawFile) -> Unpacked | None:
     """The sensor data from flashraw when it serves this file, else ``None`` (LibRaw then
     unpacks). Never raises for flashraw's sake: any refusal or error is logged."""
-    if raw.libraw is None or raw.dng is not None:
+    formats = {served for served, _ in FLASHRAW_KINDS}
+    if raw.libraw is None or raw.dng is not None or raw.format not in formats:
         return None
+    # Imported here: a file of a format flashraw never serves does not load it.
+    import flashraw
+
     try:
         return _flashraw_unpack(raw)
     except Refused as exc:
@@ -139,6 +142,8 @@ def unpack_sensor(raw: RawFile) -> Unpacked | None:
 
 
 def _flashraw_unpack(raw: RawFile) -> Unpacked:
+    import flashraw
+
     source = _source(raw)
     with flashraw.open(source) as fr:
         meta = fr.metadata
@@ -195,6 +200,8 @@ def _decode_in_bands(path: str, bands: list[tuple[int, int]], width: int) -> tup
     buffer. flashraw maps the file while it is open: decoding it whole keeps every page of
     the file resident beside the samples (25 MB for a 24 MP lossless-JPEG DNG, 35 MB for a
     20 MP packed one); opened again for each band, only that band's pages are."""
+    import flashraw
+
     samples: U16 = np.empty((bands[-1][0] + bands[-1][1], width), np.uint16)
     warnings: list[Any] = []
     for top, rows in bands:

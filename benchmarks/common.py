@@ -134,6 +134,11 @@ def child(modules: Sequence[str], work: Callable[[Path], Measurement], path: Pat
     """
     for module in modules:  # imported before the clock starts and the baseline is taken
         importlib.import_module(module)
+    if any(module.startswith("rawproc.imaging") for module in modules):
+        # As the product's decoding processes start (the worker, ``rawproc process``).
+        from rawproc.imaging.allocator import tune_allocator
+
+        tune_allocator()
     baseline = peak_rss_mb()
     start = time.perf_counter()
     measurement = work(path)

@@ -11,9 +11,10 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready
 from django.conf import settings
 
+from rawproc.imaging.allocator import tune_allocator
 from rawproc.services.processing import RETRIED_ERRORS, asset_process, asset_requeue_stale
 from rawproc.services.renditions import rendition_job_run
 from rawproc.services.storage_audit import storage_audit_report, storage_sweep
@@ -79,3 +80,11 @@ def sweep_at_start(sender: Any = None, **kwargs: Any) -> None:
         return
     if count:
         logger.warning("requeued or failed %d stale assets at worker start", count)
+
+
+@worker_init.connect
+@worker_process_init.connect
+def decode_allocator(sender: Any = None, **kwargs: Any) -> None:
+    """The allocator settings of a decoding process, in the worker and each pool process
+    (``rawproc.imaging.allocator``)."""
+    tune_allocator()

@@ -439,8 +439,17 @@ def _make_executor(workers: int) -> ProcessPoolExecutor:
         # Workers fork from a server that has imported the engine, so they start fast.
         context.set_forkserver_preload(["rawproc.imaging", __name__])
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, max_tasks_per_child=TASKS_PER_CHILD
+        max_workers=workers,
+        mp_context=context,
+        max_tasks_per_child=TASKS_PER_CHILD,
+        initializer=_worker_start,
     )
+
+
+def _worker_start() -> None:
+    from rawproc.imaging.allocator import tune_allocator
+
+    tune_allocator()
 
 
 class _Reporter:

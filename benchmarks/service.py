@@ -230,17 +230,20 @@ class Client:
         body = answer.json()
         return Upload(body["id"], body["url"], source.name, started, answer_ms)
 
-    def count_done(self) -> int:
-        return sum(
-            int(
-                self.api.get(
-                    f"{self.stack.base}/api/assets/",
-                    params={"status": status, "page_size": 1},
-                    timeout=60,
-                ).json()["count"]
+    def count(self, *statuses: str) -> int:
+        """Assets in any of ``statuses``."""
+        total = 0
+        for name in statuses:
+            answer = self.api.get(
+                f"{self.stack.base}/api/assets/",
+                params={"status": name, "page_size": "1"},
+                timeout=60,
             )
-            for status in ("ready", "failed")
-        )
+            total += int(answer.json()["count"])
+        return total
+
+    def count_done(self) -> int:
+        return self.count("ready", "failed")
 
     def reprocess(self, asset_id: str) -> None:
         answer = self.api.post(f"{self.stack.base}/api/assets/{asset_id}/reprocess/", timeout=60)
@@ -250,14 +253,7 @@ class Client:
     def settle(self) -> None:
         """Wait until no asset is queued or processing."""
         deadline = time.monotonic() + DONE_TIMEOUT
-        while any(
-            self.api.get(
-                f"{self.stack.base}/api/assets/",
-                params={"status": status, "page_size": 1},
-                timeout=60,
-            ).json()["count"]
-            for status in ("queued", "processing")
-        ):
+        while self.count("queued", "processing"):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not settled after {DONE_TIMEOUT:.0f} s")
             time.sleep(POLL_SECONDS)

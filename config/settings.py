@@ -348,8 +348,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Shared cache (throttling counts every API process sees) -------------------------
 # Redis when RAWPROC_CACHE_URL or REDIS_URL names one (PrefixedRedisCache: its clear()
 # deletes only its own keys, never FLUSHDB, so it may share the broker's database);
-# otherwise the database (table rawproc_cache, created by `migrate`), which every process
-# of the embedded stack shares as well.
+# otherwise the database (table rawproc_cache, created by `migrate`; rawproc.cache.DatabaseCache
+# increments atomically), which every process of the embedded stack shares as well.
 _redis_cache_url = env.str("RAWPROC_CACHE_URL", default="") or env.str("REDIS_URL", default="")
 CACHES = {
     "default": (
@@ -361,7 +361,7 @@ CACHES = {
         }
         if _redis_cache_url
         else {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "BACKEND": "rawproc.cache.DatabaseCache",
             "LOCATION": "rawproc_cache",
         }
     )

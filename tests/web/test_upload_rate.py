@@ -1,8 +1,9 @@
 """The gallery under the per-user upload rate: throttled uploads wait and go on by themselves.
 
 A server of its own with ``RAWPROC_UPLOAD_RATE=1/s``: the gallery starts three uploads at
-once, so at least two reach one of the two API processes within the second and one is
-answered ``429 throttled``; the page waits as ``Retry-After`` says and sends it again.
+once; the API's two processes count them atomically, so at most one passes in the second
+and the others are answered ``429 throttled``; the page waits as ``Retry-After`` says and
+sends them again.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ ENGINE = "rawproc"
 FLASHRAW_KINDS: frozenset[tuple[str, str]] = frozenset(
     {("DNG", "uncompressed"), ("DNG", "lossless-jpeg")}
 )
+# The container formats among them: a file of any other format never opens flashraw.
+_FLASHRAW_FORMATS = frozenset(served for served, _ in FLASHRAW_KINDS)
 _CFA_COLOURS = {"R": 0, "G": 1, "B": 2}
 _BAYER_CFAS = frozenset({"RGGB", "BGGR", "GRBG", "GBRG"})
 
@@ -126,8 +128,7 @@ def flashraw_serves(kind: FileKind) -> bool:
 def unpack_sensor(raw: RawFile) -> Unpacked | None:
     """The sensor data from flashraw when it serves this file, else ``None`` (LibRaw then
     unpacks). Never raises for flashraw's sake: any refusal or error is logged."""
-    formats = {served for served, _ in FLASHRAW_KINDS}
-    if raw.libraw is None or raw.dng is not None or raw.format not in formats:
+    if raw.libraw is None or raw.dng is not None or raw.format not in _FLASHRAW_FORMATS:
         return None
     # Imported here: a file of a format flashraw never serves does not load it.
     import flashraw

@@ -528,9 +528,11 @@
 
   reprocessButton.addEventListener("click", () =>
     act(reprocessButton, async () => {
-      await R.api("POST", R.fill(cfg.api.reprocess, { id: asset.id }));
+      const queued = await R.api("POST", R.fill(cfg.api.reprocess, { id: asset.id }));
       shownImage = null;
       fullSize.state = "unknown";
+      // The grid behind shows the photo queued at once, however fast the worker is.
+      if (host.changed) host.changed(asset.id, queued);
       await load();
       if (host.changed) host.changed(asset.id);
     }),

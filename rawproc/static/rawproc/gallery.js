@@ -630,7 +630,8 @@
       this.close();
       gallery.refresh();
     },
-    changed() {
+    changed(id, answer) {
+      if (answer) gallery.show(answer);
       gallery.refresh(); // it polls on while the photo is queued or processing
     },
   };
@@ -853,6 +854,15 @@
       if (news.length) liveStatus.textContent = `${news.join(". ")}.`;
       // Quickly while anything is on its way; slowly otherwise, for photos added elsewhere.
       this.schedule(busy || active || waiting.length ? cfg.pollMs : cfg.idlePollMs);
+    },
+
+    /** One photo's card redrawn from an answer the page already holds (a reprocess's). */
+    show(asset) {
+      const entry = this.cards.get(asset.id);
+      if (!entry) return;
+      const node = card(asset);
+      entry.node.replaceWith(node);
+      this.cards.set(asset.id, { node, fingerprint: fingerprint(asset), status: asset.status });
     },
 
     refreshSoon() {
